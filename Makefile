@@ -24,7 +24,7 @@ lint: install
 	$(VENV)/bin/ruff check seqtasks recipes tests bench data
 
 bench: install
-	$(PY) bench/layers.py
+	set -e; for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

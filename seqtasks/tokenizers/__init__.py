@@ -1,0 +1,5 @@
+"""Tokenizers shared by the text recipes."""
+
+from seqtasks.tokenizers.sentencepiece import SentencePieceTokenizer, train_sentencepiece
+
+__all__ = ["SentencePieceTokenizer", "train_sentencepiece"]
