@@ -1,0 +1,1 @@
+"""Sentiment classification: labelled text -> sentencepiece -> bidirectional recurrent encoder -> classes."""
