@@ -89,7 +89,6 @@ class Bidirectional(keras.layers.Layer):
         self.return_state = layer.return_state
         self.stateful = layer.stateful
         self.supports_masking = True
-        self.input_spec = keras.InputSpec(min_ndim=3, max_ndim=3)
 
     @property
     def layers(self):

@@ -9,6 +9,7 @@ the hidden state. On a GPU, `LSTM` and `GRU` hand eligible configurations to the
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -79,7 +80,6 @@ class RNN(keras.layers.Layer):
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
-        self.input_spec = keras.InputSpec(min_ndim=3, max_ndim=3)
         self.states = None
 
     # -- shapes --------------------------------------------------------------------------------------------
@@ -108,12 +108,15 @@ class RNN(keras.layers.Layer):
                     f"Layer {self.name!r} is stateful, so it needs a fixed batch size: pass "
                     "`batch_size=` to `keras.Input` (or `batch_shape=`) when building the model."
                 )
-            self.states = [
-                self.add_weight(
-                    shape=(batch, size), initializer="zeros", trainable=False, name=f"state_{i}"
+            # Kept out of the layer's weights (as in Keras) so that `get_weights`/`set_weights` and checkpoints
+            # see the same variables whether or not the layer is stateful.
+            states = [
+                keras.Variable(
+                    np.zeros((batch, size)), trainable=False, dtype=self.variable_dtype, name=f"state_{i}"
                 )
                 for i, size in enumerate(self.state_sizes)
             ]
+            object.__setattr__(self, "states", states)
         self.built = True
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
