@@ -25,7 +25,18 @@ class _ScoreAttention(keras.layers.Layer):
         self.supports_masking = True
 
     def project_values(self, values):
-        """Returns the `keys` that `call` would compute from `values` (shape `(B, Tv, K)`)."""
+        """Returns the `keys` that `call` would compute from `values` (shape `(B, Tv, K)`).
+
+        The layer must be built first (called once, or `build(query_shape, values_shape)`).
+        """
+        if not self.built:
+            raise ValueError(
+                f"Layer {self.name!r} is not built yet: call it once or call "
+                "`build(query_shape, values_shape)` before `project_values`."
+            )
+        return self._project_values(values)
+
+    def _project_values(self, values):
         raise NotImplementedError
 
     def _score(self, query, keys):
@@ -37,7 +48,7 @@ class _ScoreAttention(keras.layers.Layer):
         if single_step:
             query = ops.expand_dims(query, 1)
         if keys is None:
-            keys = self.project_values(values)
+            keys = self._project_values(values)
         scores = self._score(query, keys)
         if values_mask is not None:
             mask = ops.expand_dims(ops.cast(values_mask, "bool"), 1)
@@ -145,7 +156,7 @@ class BahdanauAttention(_ScoreAttention):
         self.score_dense.build(tuple(values_shape[:-1]) + (self.units,))
         self.built = True
 
-    def project_values(self, values):
+    def _project_values(self, values):
         return self.values_dense(values)
 
     def _score(self, query, keys):
@@ -232,7 +243,7 @@ class LuongAttention(_ScoreAttention):
             self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
         self.built = True
 
-    def project_values(self, values):
+    def _project_values(self, values):
         if self.score_mode == "general":
             return ops.matmul(values, ops.cast(self.kernel, values.dtype))
         return values
