@@ -522,15 +522,6 @@ def truncate_ids(ids: tf.RaggedTensor, max_length: int, truncate: str = "head") 
     return tf.ragged.boolean_mask(ids, keep)
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int, truncate: str = "head") -> tf.RaggedTensor:
-    """Tokenizes texts with a `SentencePieceTokenizer` into a truncated `(n, None)` int32 ragged tensor."""
-    pieces = tokenizer.encode_batch(list(texts)) if texts else []
-    lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
-    flat = np.fromiter((i for p in pieces for i in p), dtype=np.int32, count=int(lengths.sum()))
-    ids = tf.RaggedTensor.from_row_lengths(flat, lengths)
-    return truncate_ids(ids, max_length, truncate)
-
-
 def bucket_boundaries(lengths: Sequence[int] | np.ndarray, num_buckets: int) -> list[int]:
     """Length boundaries at the quantiles of `lengths`, so buckets hold similar numbers of examples.
 

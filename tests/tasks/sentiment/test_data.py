@@ -226,16 +226,6 @@ def test_bucketing_unlabelled_and_sorted_inference_batches():
     assert sorted(order) == [0, 1, 2] and order[0] == 1
 
 
-def test_encode_texts_with_sentencepiece(tmp_path):
-    from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece
-
-    texts = ["the film was great fun", "the plot was dull and slow", "great acting, dull plot"] * 20
-    tok = SentencePieceTokenizer(train_sentencepiece(texts, tmp_path / "spm.model", vocab_size=40))
-    ids = sd.encode_texts(tok, ["the film was great fun", ""], max_length=4, truncate="tail")
-    full = tok.encode("the film was great fun")
-    assert ids.to_list() == [full[-4:], []]
-
-
 def test_imdb_local_copy_is_found_through_data_dir(tmp_path):
     write(tmp_path / "sentiment/imdb/test.tsv", "text\tlabel\n\"Quoted\" start<br />x\t1\nbad\t0\n")
     d = sd.load_imdb("test", data_dir=tmp_path, label_map={"0": "neg", "1": "pos"})
