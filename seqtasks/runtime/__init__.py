@@ -1,0 +1,50 @@
+"""The shared runtime: strategies, optimizers, the training loop with checkpoints/resume, reporting and the
+five commands. Every task uses it unchanged; see `seqtasks.tasks.base.Task` for what a task provides."""
+
+from seqtasks.runtime.commands import (
+    TrainOutcome,
+    build_for_training,
+    evaluate,
+    export,
+    finetune,
+    load_trained,
+    predict,
+    resolve_config,
+    task_for_run,
+    train,
+)
+from seqtasks.runtime.optimizers import (
+    WarmupSchedule,
+    clipping_kwargs,
+    make_optimizer,
+    make_schedule,
+)
+from seqtasks.runtime.reporting import History
+from seqtasks.runtime.run_dir import RunDir
+from seqtasks.runtime.strategy import is_chief, make_strategy
+from seqtasks.runtime.trainer import FitResult, epoch_dataset, fit, restore_model_weights
+
+__all__ = [
+    "FitResult",
+    "History",
+    "RunDir",
+    "TrainOutcome",
+    "WarmupSchedule",
+    "build_for_training",
+    "clipping_kwargs",
+    "epoch_dataset",
+    "evaluate",
+    "export",
+    "finetune",
+    "fit",
+    "is_chief",
+    "load_trained",
+    "make_optimizer",
+    "make_schedule",
+    "make_strategy",
+    "predict",
+    "resolve_config",
+    "restore_model_weights",
+    "task_for_run",
+    "train",
+]

@@ -1,0 +1,290 @@
+"""The five commands (`train`, `evaluate`, `predict`, `export`, `finetune`) as library functions.
+
+`seqtasks.cli` only parses arguments and calls these; `recipes/*.py` call the same building blocks in the same
+order, written out top to bottom. Each function works for every registered task.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import keras
+import tensorflow as tf
+
+from seqtasks.config import RunConfig, config_to_dict, load_config, read_yaml, save_config
+from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.runtime.optimizers import make_optimizer
+from seqtasks.runtime.reporting import History
+from seqtasks.runtime.run_dir import RunDir, read_json, write_json_atomic
+from seqtasks.runtime.strategy import is_chief, make_strategy
+from seqtasks.runtime.trainer import FitResult, epoch_dataset, fit, restore_model_weights
+from seqtasks.tasks import Task, get_task
+
+
+@dataclass
+class TrainOutcome:
+    """Result of `train` / `finetune`."""
+
+    run: RunDir
+    fit: FitResult
+    evaluation: dict[str, Any]
+    export_dir: Path | None
+
+
+# ------------------------------------------------------------------------------------------ config
+
+
+def resolve_config(
+    task_name: str,
+    run: RunDir | None = None,
+    config_files: Sequence[str | os.PathLike] = (),
+    overrides: Sequence[str] = (),
+    data_paths: Sequence[str] | None = None,
+    data_dir: str | None = None,
+    base: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The config of a run: [saved run config or `base`] <- YAML files <- `--set` <- `--data` / `--data-dir`.
+
+    When `run` already holds a `config.yaml` (resuming, or evaluating a trained run) that file is the starting
+    point, so re-running a command needs no repeated flags.
+    """
+    cls = get_task(task_name)
+    if run is not None and run.config.is_file():
+        base = read_yaml(run.config)
+    config = load_config(cls.config_class, config_files, overrides, base=base)
+    if data_paths:
+        config.data.path = [str(p) for p in data_paths]
+    if data_dir:
+        config.data.data_dir = str(data_dir)
+    return config
+
+
+def _check_run_task(run: RunDir, task_name: str) -> None:
+    recorded = run.task_name()
+    if recorded and recorded != task_name:
+        raise ConfigError(
+            f"run directory {run.root} belongs to task {recorded!r}, not {task_name!r}; "
+            "use another --workdir or --task " + recorded
+        )
+
+
+def task_for_run(workdir: str | os.PathLike, task_name: str | None = None) -> tuple[RunDir, str]:
+    """The run directory and its task name (from `task.txt` when `task_name` is None)."""
+    run = RunDir.at(workdir)
+    recorded = run.task_name()
+    if task_name is None:
+        if recorded is None:
+            raise ConfigError(f"{run.root} is not a seqtasks run directory (no task.txt); pass --task and --workdir")
+        return run, recorded
+    _check_run_task(run, task_name)
+    return run, task_name
+
+
+# ------------------------------------------------------------------------------------------- train
+
+
+def _set_precision(config: RunConfig) -> None:
+    policy = config.train.mixed_precision
+    keras.mixed_precision.set_global_policy("float32" if policy == "off" else policy)
+
+
+def build_for_training(task: Task, strategy: tf.distribute.Strategy, steps_per_epoch: int | None) -> keras.Model:
+    """Builds and compiles the task's model with the configured optimizer inside the strategy scope."""
+    cfg = task.config.train
+    total = (steps_per_epoch or 1) * cfg.epochs
+    with strategy.scope():
+        model = task.build_model()
+        task.compile_model(model, make_optimizer(cfg, total))
+    return model
+
+
+def train(
+    task_name: str,
+    workdir: str | os.PathLike,
+    config_files: Sequence[str | os.PathLike] = (),
+    overrides: Sequence[str] = (),
+    data_paths: Sequence[str] | None = None,
+    data_dir: str | None = None,
+    resume: bool | None = None,
+) -> TrainOutcome:
+    """`seqtasks train`: prepares data, builds the model, trains (resuming if possible), evaluates the best
+    model and exports it.
+
+    Args:
+        task_name: Registered task name.
+        workdir: Run directory (created; an existing run in it is resumed).
+        config_files: YAML files merged left to right.
+        overrides: `section.key=value` strings.
+        data_paths: The user's own data files/folders (sets `data.path`).
+        data_dir: Local folder with offline dataset copies (sets `data.data_dir`).
+        resume: True: the run must have a checkpoint to resume; False: the run directory must be new;
+            None (default): resume when there is a checkpoint.
+    """
+    run = RunDir.at(workdir)
+    _check_run_task(run, task_name)
+    has_checkpoint = tf.train.latest_checkpoint(str(run.checkpoints)) is not None
+    if resume is True and not has_checkpoint:
+        raise CheckpointError(f"--resume: {run.root} has no checkpoint to resume from; drop --resume to start")
+    if resume is False and has_checkpoint:
+        raise CheckpointError(f"{run.root} already holds a trained run; choose a new --workdir")
+    config = resolve_config(task_name, run, config_files, overrides, data_paths, data_dir)
+    return _train(get_task(task_name), config, run, source=None)
+
+
+def finetune(
+    task_name: str | None,
+    source_dir: str | os.PathLike,
+    workdir: str | os.PathLike,
+    config_files: Sequence[str | os.PathLike] = (),
+    overrides: Sequence[str] = (),
+    data_paths: Sequence[str] | None = None,
+    data_dir: str | None = None,
+) -> TrainOutcome:
+    """`seqtasks finetune --from SOURCE`: continues a trained run on new data in a new run directory.
+
+    The new run starts from the source run's config (so the model matches), then the given files, `--set`
+    and `--data` apply. The task decides how its preprocessor carries over (`Task.prepare_data(source=...)`)
+    and how weights are copied (`Task.finetune_from`).
+    """
+    src_run, task_name = task_for_run(source_dir, task_name)
+    src_run.require_trained()
+    run = RunDir.at(workdir)
+    if run.root == src_run.root:
+        raise ConfigError("finetune --workdir must differ from --from (the source run is left untouched)")
+    _check_run_task(run, task_name)
+    source_task, source_model = load_trained(src_run.root, task_name)
+    config = resolve_config(
+        task_name, run, config_files, overrides, data_paths, data_dir, base=config_to_dict(source_task.config)
+    )
+    if not config.data.path and not config.data.dataset:
+        raise ConfigError("finetune needs data: pass --data FILE_OR_FOLDER (or set data.path)")
+    return _train(get_task(task_name), config, run, source=(source_task, source_model))
+
+
+def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, keras.Model] | None) -> TrainOutcome:
+    _set_precision(config)
+    try:
+        strategy = make_strategy(config.train.strategy)
+        chief = is_chief(strategy)
+        keras.utils.set_random_seed(config.train.seed)
+        task = cls(config, run)
+        if chief:
+            run.root.mkdir(parents=True, exist_ok=True)
+            save_config(config, run.config, header=f"seqtasks {cls.name} run config (resolved)")
+            run.task_file.write_text(cls.name + "\n", encoding="utf-8")
+        task.prepare_data(source=source[0] if source else None)
+        _, steps = epoch_dataset(task, 0)
+        model = build_for_training(task, strategy, steps)
+        fresh = tf.train.latest_checkpoint(str(run.checkpoints)) is None
+        if source is not None and fresh:
+            task.finetune_from(model, source[0], source[1])
+        result = fit(task, model, run, strategy, resume=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    if not chief:
+        return TrainOutcome(run, result, {}, None)
+    # Evaluate and export a float32 copy outside the strategy: no distributed variables in the export graph.
+    final = task.build_model()
+    restore_model_weights(run, final)
+    evaluation = task.evaluate(final)
+    result.history.evaluation = {"validation": evaluation}
+    result.history.save()
+    export_dir = None
+    if config.export.after_train:
+        export_dir = task.export(final, run.export_dir(config.export.dir))
+    return TrainOutcome(run, result, evaluation, export_dir)
+
+
+# ------------------------------------------------------------------------------- trained-run commands
+
+
+def load_trained(
+    workdir: str | os.PathLike, task_name: str | None = None, overrides: Sequence[str] = ()
+) -> tuple[Task, keras.Model]:
+    """A trained run's task (with its preprocessor) and model (best weights, float32, no strategy)."""
+    run, task_name = task_for_run(workdir, task_name)
+    run.require_trained()
+    config = resolve_config(task_name, run, (), overrides)
+    task = get_task(task_name)(config, run)
+    task.load_preprocessor()
+    model = task.build_model()
+    restore_model_weights(run, model)
+    return task, model
+
+
+def evaluate(
+    workdir: str | os.PathLike,
+    task_name: str | None = None,
+    paths: Sequence[str] | None = None,
+    overrides: Sequence[str] = (),
+    out: TextIO | None = None,
+) -> dict[str, Any]:
+    """`seqtasks evaluate`: scores the best model on `paths` (or the task's evaluation split)."""
+    out = out or sys.stdout
+    task, model = load_trained(workdir, task_name, overrides)
+    if not paths:
+        task.prepare_data()
+    metrics = task.evaluate(model, list(paths) if paths else None)
+    label = ", ".join(str(p) for p in paths) if paths else "validation"
+    for key, value in metrics.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", file=out)
+    data = read_json(task.run.metrics, default={}) or {}
+    data.setdefault("evaluation", {})[label] = metrics
+    write_json_atomic(task.run.metrics, data)
+    return metrics
+
+
+def predict(
+    workdir: str | os.PathLike,
+    inputs: Sequence[str],
+    task_name: str | None = None,
+    overrides: Sequence[str] = (),
+    out: TextIO | None = None,
+) -> list[Any]:
+    """`seqtasks predict`: runs the best model on raw inputs and writes the results to `out`."""
+    task, model = load_trained(workdir, task_name, overrides)
+    return task.predict(model, list(inputs), out or sys.stdout)
+
+
+def export(
+    workdir: str | os.PathLike,
+    task_name: str | None = None,
+    export_dir: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+) -> Path:
+    """`seqtasks export`: writes the best model as a SavedModel (default: RUN/export)."""
+    task, model = load_trained(workdir, task_name, overrides)
+    target = Path(export_dir) if export_dir else task.run.export_dir(task.config.export.dir)
+    # Write next to the target and swap it in, so a failed export never leaves half a SavedModel behind.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        task.export(model, tmp / "model")
+        if target.exists():
+            shutil.rmtree(target)
+        (tmp / "model").rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+__all__ = [
+    "History",
+    "TrainOutcome",
+    "build_for_training",
+    "evaluate",
+    "export",
+    "finetune",
+    "load_trained",
+    "predict",
+    "resolve_config",
+    "task_for_run",
+    "train",
+]

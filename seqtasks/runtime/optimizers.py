@@ -1,0 +1,126 @@
+"""Optimizer and learning-rate schedule from the `train` config section, gradient clipping included."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from seqtasks.config import TrainConfig
+from seqtasks.errors import ConfigError
+
+
+@keras.saving.register_keras_serializable(package="seqtasks")
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `learning_rate`, then constant, cosine or exponential decay.
+
+    Args:
+        learning_rate: Peak learning rate.
+        warmup_steps: Steps of linear warm-up from 0 (0 = none).
+        decay: `"constant"`, `"cosine"` or `"exponential"`.
+        decay_steps: Cosine: steps from the end of warm-up to the floor. Exponential: steps per `decay_rate`.
+        decay_rate: Exponential decay factor per `decay_steps`.
+        min_lr_ratio: Floor of the cosine decay as a fraction of `learning_rate`.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float,
+        warmup_steps: int = 0,
+        decay: str = "constant",
+        decay_steps: int = 1,
+        decay_rate: float = 0.5,
+        min_lr_ratio: float = 0.0,
+    ):
+        self.learning_rate = float(learning_rate)
+        self.warmup_steps = int(warmup_steps)
+        self.decay = decay
+        self.decay_steps = max(int(decay_steps), 1)
+        self.decay_rate = float(decay_rate)
+        self.min_lr_ratio = float(min_lr_ratio)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        lr = self.learning_rate
+        after = keras.ops.maximum(step - self.warmup_steps, 0.0)
+        if self.decay == "cosine":
+            progress = keras.ops.minimum(after / self.decay_steps, 1.0)
+            cosine = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
+            value = lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
+        elif self.decay == "exponential":
+            value = lr * keras.ops.power(self.decay_rate, after / self.decay_steps)
+        else:
+            value = lr * keras.ops.ones_like(step)
+        if self.warmup_steps > 0:
+            value = value * keras.ops.minimum((step + 1.0) / self.warmup_steps, 1.0)
+        return value
+
+    def get_config(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "warmup_steps": self.warmup_steps,
+            "decay": self.decay,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "min_lr_ratio": self.min_lr_ratio,
+        }
+
+
+def clipping_kwargs(train: TrainConfig) -> dict[str, float]:
+    """Keras optimizer clipping arguments from `train.clip_global_norm / clip_norm / clip_value`.
+
+    Keras accepts only one of `clipnorm` and `global_clipnorm`; setting both in the config is an error.
+    """
+    for key in ("clip_global_norm", "clip_norm", "clip_value"):
+        if getattr(train, key) < 0:
+            raise ConfigError(f"train.{key} must be >= 0 (0 = off), got {getattr(train, key)}")
+    if train.clip_global_norm > 0 and train.clip_norm > 0:
+        raise ConfigError(
+            "train.clip_global_norm and train.clip_norm are both set; choose one "
+            "(e.g. --set train.clip_global_norm=0 to clip each tensor by train.clip_norm)"
+        )
+    kwargs = {}
+    if train.clip_global_norm > 0:
+        kwargs["global_clipnorm"] = train.clip_global_norm
+    if train.clip_norm > 0:
+        kwargs["clipnorm"] = train.clip_norm
+    if train.clip_value > 0:
+        kwargs["clipvalue"] = train.clip_value
+    return kwargs
+
+
+def make_schedule(train: TrainConfig, total_steps: int) -> WarmupSchedule:
+    """The learning-rate schedule; cosine decays over `decay_steps` or, when 0, the rest of `total_steps`."""
+    if train.learning_rate <= 0:
+        raise ConfigError(f"train.learning_rate must be > 0, got {train.learning_rate}")
+    decay_steps = train.decay_steps
+    if decay_steps <= 0:
+        decay_steps = max(total_steps - train.warmup_steps, 1)
+    return WarmupSchedule(
+        train.learning_rate,
+        warmup_steps=train.warmup_steps,
+        decay=train.lr_schedule,
+        decay_steps=decay_steps,
+        decay_rate=train.decay_rate,
+        min_lr_ratio=train.min_lr_ratio,
+    )
+
+
+def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
+    """Builds the configured optimizer with its schedule and gradient clipping.
+
+    Args:
+        train: The `train` config section.
+        total_steps: Planned number of optimizer steps (for the cosine schedule).
+    """
+    schedule = make_schedule(train, total_steps)
+    kwargs = clipping_kwargs(train)
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(schedule, **kwargs)
+    if train.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay, **kwargs)
+    if train.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(schedule, **kwargs)
+    if train.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, **kwargs)
+    raise ConfigError(f"train.optimizer must be one of adam, adamw, rmsprop, sgd, got {train.optimizer!r}")

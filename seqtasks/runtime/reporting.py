@@ -1,0 +1,109 @@
+"""Training history: metrics.json, TensorBoard scalars and the curves PNG (chief only)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from seqtasks.runtime.run_dir import RunDir, read_json, write_json_atomic
+
+
+class History:
+    """Per-step training losses and per-epoch metrics of one run, kept in `metrics.json`.
+
+    `metrics.json` holds `{"steps": [{"step", "loss", ...}], "epochs": [{"epoch", "step", ...}],
+    "evaluation": {...}}`. On resume the entries recorded after the restored step are dropped, so the file
+    describes exactly the training that the weights went through.
+    """
+
+    def __init__(self, run: RunDir, writer: bool, restored_step: int = 0):
+        self.run = run
+        self.writer = writer
+        data = read_json(run.metrics, default={}) or {}
+        self.steps: list[dict[str, Any]] = [s for s in data.get("steps", []) if s["step"] <= restored_step]
+        self.epochs: list[dict[str, Any]] = [e for e in data.get("epochs", []) if e["step"] <= restored_step]
+        self.evaluation: dict[str, Any] = data.get("evaluation", {})
+        self.info: dict[str, Any] = data.get("info", {})
+        self._tb_train = self._tb_val = None
+        if writer:
+            self._tb_train = tf.summary.create_file_writer(str(run.tensorboard / "train"))
+            self._tb_val = tf.summary.create_file_writer(str(run.tensorboard / "validation"))
+
+    def log_step(self, step: int, logs: dict[str, Any]) -> None:
+        entry = {"step": int(step), **_floats(logs)}
+        self.steps.append(entry)
+        if self._tb_train is not None:
+            with self._tb_train.as_default(step=step):
+                for k, v in entry.items():
+                    if k != "step":
+                        tf.summary.scalar(k, v)
+
+    def log_epoch(self, epoch: int, step: int, logs: dict[str, Any]) -> None:
+        entry = {"epoch": int(epoch), "step": int(step), **_floats(logs)}
+        self.epochs.append(entry)
+        if self._tb_val is not None:
+            with self._tb_val.as_default(step=step):
+                for k, v in entry.items():
+                    if k.startswith("val_"):
+                        tf.summary.scalar(k[4:], v)
+            self._tb_val.flush()
+            self._tb_train.flush()
+
+    def save(self) -> None:
+        if not self.writer:
+            return
+        write_json_atomic(
+            self.run.metrics,
+            {"info": self.info, "steps": self.steps, "epochs": self.epochs, "evaluation": self.evaluation},
+        )
+        self.plot(self.run.curves)
+
+    def plot(self, path: Path) -> None:
+        """Training loss per logged step and every validation metric per epoch, against the step."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        val_keys = sorted({k for e in self.epochs for k in e if k.startswith("val_")})
+        fig, axes = plt.subplots(1, 1 + len(val_keys[1:]) if val_keys else 1, figsize=(6 + 4 * len(val_keys[1:]), 4))
+        axes = list(axes) if hasattr(axes, "__len__") else [axes]
+        ax = axes[0]
+        if self.steps:
+            ax.plot([s["step"] for s in self.steps], [s.get("loss", math.nan) for s in self.steps],
+                    label="train loss", alpha=0.8)
+        if self.epochs and "loss" in self.epochs[0]:
+            ax.plot([e["step"] for e in self.epochs], [e.get("loss", math.nan) for e in self.epochs],
+                    "o-", label="train loss (epoch mean)")
+        if val_keys:
+            ax.plot([e["step"] for e in self.epochs], [e.get(val_keys[0], math.nan) for e in self.epochs],
+                    "s-", label=val_keys[0])
+            if "val_loss" in val_keys:
+                ax.lines[-1].set_label("val_loss")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        for ax, key in zip(axes[1:], val_keys[1:], strict=False):
+            ax.plot([e["step"] for e in self.epochs], [e.get(key, math.nan) for e in self.epochs], "s-")
+            ax.set_title(key)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        tmp = path.with_name(path.stem + ".tmp.png")
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        tmp.replace(path)
+
+
+def _floats(logs: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in logs.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out

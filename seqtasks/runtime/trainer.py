@@ -1,0 +1,312 @@
+"""The training loop every task shares: Keras `fit` per epoch, plus checkpoints, resume, early stopping,
+best-model selection, a time budget and reporting.
+
+Resume works at the batch level: a checkpoint stores the model, the optimizer (its step counter and slots) and
+the position `(epoch, batches done in that epoch)`. Because `task.train_dataset(epoch)` is deterministic given
+`(seed, epoch)`, a resumed run rebuilds that epoch's dataset and skips the batches already trained on, so it
+sees exactly the data the uninterrupted run would have seen.
+
+Checkpoint writes are safe to interrupt: `tf.train.CheckpointManager` writes the data files first and then
+replaces the `checkpoint` index file atomically, so "latest" always names a complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+import tensorflow as tf
+
+from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.runtime.reporting import History
+from seqtasks.runtime.run_dir import RunDir
+from seqtasks.runtime.strategy import is_chief, write_dir
+
+if TYPE_CHECKING:
+    from seqtasks.tasks.base import Task
+
+
+@dataclass
+class FitResult:
+    """What `fit` did: the last step, the best monitored value and why it stopped."""
+
+    step: int
+    epochs_done: int
+    best: float | None
+    monitor: str
+    stopped: str  # "epochs" | "early_stopping" | "time_budget"
+    history: History = field(repr=False)
+
+
+def dataset_size(ds: tf.data.Dataset) -> int | None:
+    """Number of batches of a dataset when tf.data knows it, else None."""
+    n = int(ds.cardinality())
+    return n if n >= 0 else None
+
+
+def epoch_dataset(task: Task, epoch: int) -> tuple[tf.data.Dataset, int | None]:
+    """The task's dataset for `epoch`, cut to `train.steps_per_epoch` when set, and its number of batches."""
+    ds = task.train_dataset(epoch)
+    steps = task.config.train.steps_per_epoch
+    if steps > 0:
+        return ds.repeat().take(steps), steps
+    n = dataset_size(ds)
+    if n is None:
+        n = task.steps_per_epoch()
+    if n is not None and n <= 0:
+        raise ConfigError(
+            f"task {task.name!r}: the training data gives no batch (batch size {task.config.train.batch_size}); "
+            "use more data or a smaller train.batch_size"
+        )
+    return ds, n
+
+
+def _distribute_options(ds: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    # In-memory datasets have no files to shard by; every worker builds the same batches and takes its share.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+class TrainingState:
+    """The checkpointed training position and early-stopping state, besides the model and optimizer."""
+
+    def __init__(self, monitor_mode: str):
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_in_epoch")
+        initial = math.inf if monitor_mode == "min" else -math.inf
+        self.best = tf.Variable(initial, dtype=tf.float64, trainable=False, name="best")
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+        self.elapsed_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed_seconds")
+
+    def trackables(self) -> dict[str, tf.Variable]:
+        return {
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+            "elapsed_seconds": self.elapsed_seconds,
+        }
+
+
+class Checkpoints:
+    """Periodic checkpoints (model + optimizer + training state) and the best model of a run."""
+
+    def __init__(self, run: RunDir, model: keras.Model, state: TrainingState, strategy, keep: int):
+        self.run = run
+        self.chief = is_chief(strategy)
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, **state.trackables())
+        self.best_checkpoint = tf.train.Checkpoint(model=model)
+        self._dir = write_dir(run.checkpoints, strategy)
+        self._best_dir = write_dir(run.best, strategy)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self._dir), max_to_keep=max(keep, 1))
+        self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, str(self._best_dir), max_to_keep=1)
+
+    def restore_latest(self) -> str | None:
+        """Restores the newest checkpoint of the run (model, optimizer, position); returns its path or None."""
+        latest = tf.train.latest_checkpoint(str(self.run.checkpoints))
+        if latest is None:
+            return None
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"checkpoint {latest} does not fit the model built from the current config ({first}); "
+                "resume with the run's own config.yaml, or train in a new --workdir"
+            ) from None
+        return latest
+
+    def save(self, step: int) -> None:
+        self.manager.save(checkpoint_number=step)
+
+    def save_best(self, step: int) -> None:
+        self.best_manager.save(checkpoint_number=step)
+
+    def close(self) -> None:
+        for path in (self._dir, self._best_dir):
+            if not self.chief and path not in (self.run.checkpoints, self.run.best):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = True) -> str:
+    """Loads a trained run's weights into `model` (the best model if there is one, else the latest checkpoint)."""
+    dirs = [run.best, run.checkpoints] if prefer_best else [run.checkpoints, run.best]
+    for d in dirs:
+        path = tf.train.latest_checkpoint(str(d))
+        if path is None:
+            continue
+        status = tf.train.Checkpoint(model=model).restore(path)
+        try:
+            status.expect_partial().assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"checkpoint {path} does not fit the model built from {run.config} ({first})"
+            ) from None
+        return path
+    raise CheckpointError(f"run directory {run.root} holds no checkpoint; train it first with `seqtasks train`")
+
+
+class _LoopCallback(keras.callbacks.Callback):
+    """Counts batches, logs the loss, saves periodic checkpoints and enforces the time budget."""
+
+    def __init__(self, loop: _Loop, epoch: int, offset: int):
+        super().__init__()
+        self.loop, self.epoch, self.offset = loop, epoch, offset
+        self.done = offset
+        self.epoch_logs: dict[str, Any] = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        loop = self.loop
+        self.done = self.offset + batch + 1
+        step = int(loop.step_var.numpy())
+        if loop.log_every and step % loop.log_every == 0 and logs:
+            loop.history.log_step(step, logs)
+        if loop.ckpt_every and step % loop.ckpt_every == 0:
+            loop.save(self.epoch, self.done, step)
+        if loop.out_of_time():
+            loop.stopped = "time_budget"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_logs = dict(logs or {})
+
+
+class _Loop:
+    def __init__(self, task: Task, model: keras.Model, run: RunDir, strategy):
+        cfg = task.config.train
+        self.task, self.model, self.run, self.cfg = task, model, run, cfg
+        self.state = TrainingState(task.monitor_mode)
+        self.checkpoints = Checkpoints(run, model, self.state, strategy, cfg.keep_checkpoints)
+        self.step_var = model.optimizer.iterations
+        self.log_every = max(cfg.log_every_steps, 0)
+        self.ckpt_every = max(cfg.checkpoint_every_steps, 0)
+        self.started = time.monotonic()
+        self.elapsed_before = 0.0
+        self.stopped = "epochs"
+        self.history: History | None = None
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.cfg.max_minutes > 0 and self.elapsed() >= self.cfg.max_minutes * 60.0
+
+    def save(self, epoch: int, batch_in_epoch: int, step: int) -> None:
+        self.state.epoch.assign(epoch)
+        self.state.batch_in_epoch.assign(batch_in_epoch)
+        self.state.elapsed_seconds.assign(self.elapsed())
+        self.checkpoints.save(step)
+
+
+def _verbosity(setting: str) -> int:
+    if setting == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return {"bar": 1, "epoch": 2, "none": 0}[setting]
+
+
+def _improved(value: float, best: float, mode: str) -> bool:
+    if math.isnan(value):
+        return False
+    return value < best if mode == "min" else value > best
+
+
+def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Strategy, resume: bool = True) -> FitResult:
+    """Trains a compiled `model` on `task`'s data, resuming from the run's latest checkpoint when there is one.
+
+    Args:
+        task: The task (its `prepare_data` has run).
+        model: The task's model, built and compiled inside `strategy.scope()`.
+        run: The run directory (checkpoints, best model, metrics.json, curves.png, tensorboard/).
+        strategy: The distribution strategy the model was built under.
+        resume: Restore the latest checkpoint if the run has one (False starts from the current weights; the
+            caller must then use an empty run directory).
+
+    Returns:
+        A `FitResult`; the model holds the weights of the last step (see `restore_model_weights` for the best).
+    """
+    cfg = task.config.train
+    loop = _Loop(task, model, run, strategy)
+    chief = is_chief(strategy)
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+    restored = loop.checkpoints.restore_latest() if resume else None
+    step = int(loop.step_var.numpy())
+    loop.elapsed_before = float(loop.state.elapsed_seconds.numpy())
+    history = History(run, writer=chief, restored_step=step if restored else 0)
+    loop.history = history
+    if restored:
+        print(
+            f"Resuming {run.root} from {Path(restored).name}: step {step}, epoch {int(loop.state.epoch.numpy()) + 1}, "
+            f"batch {int(loop.state.batch_in_epoch.numpy())}",
+            flush=True,
+        )
+    val_ds = task.validation_dataset()
+    if val_ds is not None:
+        val_ds = _distribute_options(val_ds)
+    monitor = task.monitor if val_ds is not None else "loss"
+    mode = task.monitor_mode if val_ds is not None else "min"
+    verbose = _verbosity(cfg.verbose)
+    start_epoch = int(loop.state.epoch.numpy())
+    offset = int(loop.state.batch_in_epoch.numpy())
+    epochs_done = start_epoch
+    if loop.out_of_time():
+        loop.stopped = "time_budget"
+    for epoch in range(start_epoch, cfg.epochs):
+        if loop.stopped == "time_budget":
+            break
+        ds, n = epoch_dataset(task, epoch)
+        ds = _distribute_options(ds.skip(offset) if offset else ds)
+        if verbose:
+            where = f" (resuming after batch {offset}/{n if n is not None else '?'})" if offset else ""
+            print(f"Epoch {epoch + 1}/{cfg.epochs}{where}", flush=True)
+        callback = _LoopCallback(loop, epoch, offset)
+        if n is not None and offset >= n:
+            logs = {}
+            if val_ds is not None:
+                val = model.evaluate(val_ds, verbose=0, return_dict=True)
+                logs = {f"val_{k}": v for k, v in val.items()}
+        else:
+            model.fit(ds, epochs=1, validation_data=val_ds, verbose=verbose, callbacks=[callback])
+            logs = callback.epoch_logs
+        step = int(loop.step_var.numpy())
+        finished_epoch = loop.stopped != "time_budget" or (n is not None and callback.done >= n)
+        value = logs.get(monitor)
+        if value is not None:
+            value = float(value)
+            if _improved(value, float(loop.state.best.numpy()), mode):
+                loop.state.best.assign(value)
+                loop.state.bad_epochs.assign(0)
+                loop.checkpoints.save_best(step)
+            elif finished_epoch:
+                loop.state.bad_epochs.assign_add(1)
+        history.log_epoch(epoch + 1, step, {**logs, "elapsed_seconds": loop.elapsed()})
+        if finished_epoch:
+            loop.save(epoch + 1, 0, step)
+            epochs_done = epoch + 1
+        else:
+            loop.save(epoch, callback.done, step)
+        history.save()
+        offset = 0
+        patience = cfg.early_stopping_patience
+        if patience > 0 and int(loop.state.bad_epochs.numpy()) >= patience:
+            loop.stopped = "early_stopping"
+            print(f"Early stopping: {monitor} has not improved for {patience} epochs.", flush=True)
+            break
+    if loop.stopped == "time_budget":
+        print(f"Time budget of {cfg.max_minutes} minutes reached at step {step}.", flush=True)
+    best = float(loop.state.best.numpy())
+    history.info.update(
+        {"task": task.name, "monitor": monitor, "best": None if math.isinf(best) else best, "steps": step,
+         "stopped": loop.stopped, "elapsed_seconds": round(loop.elapsed(), 1)}
+    )
+    history.save()
+    loop.checkpoints.close()
+    return FitResult(step, epochs_done, None if math.isinf(best) else best, monitor, loop.stopped, history)

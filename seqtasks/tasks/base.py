@@ -1,0 +1,192 @@
+"""The `Task` protocol: what a recipe implements so that the shared runtime can train, evaluate, serve and
+fine-tune it.
+
+The runtime (`seqtasks.runtime`) owns everything that is the same for every task: config files and `--set`,
+the run directory, the distribution strategy, the optimizer with gradient clipping, checkpoints and resume,
+early stopping and best-model selection, progress bars, TensorBoard, `metrics.json` and the curves PNG. A task
+owns what is specific to it: reading its data, its preprocessor (vocabulary, tokenizer, class names), its model,
+its metrics, prediction and export.
+
+Life cycle, as driven by `seqtasks.runtime.commands` (the CLI and the recipes call the same functions)::
+
+    task = TaskClass(config, run)            # config: the task's RunConfig subclass; run: a RunDir
+    task.prepare_data(source=None)           # read data; build the preprocessor, or load it from run.assets
+    with strategy.scope():
+        model = task.build_model()           # a keras.Model, built (its variables exist)
+        task.compile_model(model, optimizer) # loss + metrics; the runtime gives the optimizer
+    runtime.fit(task, model, ...)            # calls task.train_dataset(epoch) and task.validation_dataset()
+    task.evaluate(model, paths)              # -> {"metric": value, ...}
+    task.predict(model, inputs, out)         # writes human-readable results to `out`
+    task.export(model, export_dir)           # SavedModel that loads without seqtasks
+
+Fine-tuning builds a new task object on a new run directory, calls `prepare_data(source=SOURCE_TASK)` so that the
+preprocessor is taken over (and possibly extended) from the source run, builds the model, then
+`finetune_from(model, source_task, source_model)` copies the weights over before training continues.
+
+Determinism contract: `train_dataset(epoch)` must return the same batches in the same order every time it is
+called with the same `(config.train.seed, epoch)`; the runtime resumes a run killed mid-epoch by skipping the
+batches it already trained on. Batches use the global batch size `config.train.batch_size`; the strategy
+splits them across replicas. A final partial batch is fine.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+
+import keras
+import tensorflow as tf
+
+from seqtasks.config import RunConfig
+
+if TYPE_CHECKING:  # the runtime imports tasks; tasks only name the runtime's types
+    from seqtasks.runtime.run_dir import RunDir
+
+
+class Task(abc.ABC):
+    """Base class of every task recipe (text generation, sentiment, translation, speech recognition, memory).
+
+    Subclasses set the class attributes and implement the abstract methods; the default methods are fine for
+    most tasks.
+
+    Class attributes:
+        name: Registry name used by `--task` (e.g. `"text_generation"`).
+        config_class: The task's `RunConfig` subclass (its sections' dataclasses define every config key).
+        monitor: Validation metric for early stopping and best-model selection, as Keras logs it
+            (`"val_loss"`, `"val_accuracy"`, ...).
+        monitor_mode: `"min"` or `"max"`.
+
+    Args:
+        config: The resolved run config (an instance of `config_class`).
+        run: The run directory; the task writes its preprocessing state under `run.assets`.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[RunConfig]] = RunConfig
+    monitor: ClassVar[str] = "val_loss"
+    monitor_mode: ClassVar[str] = "min"
+
+    def __init__(self, config: RunConfig, run: RunDir):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+        self.run = run
+
+    # ------------------------------------------------------------------------------------------- data
+
+    @abc.abstractmethod
+    def prepare_data(self, source: Task | None = None) -> None:
+        """Reads the data named by `config.data` and gets the preprocessor ready.
+
+        If `self.run.assets` already holds a preprocessor (a resumed run, or evaluate/predict/export on a
+        trained run), load it instead of rebuilding it. Otherwise, with `source` (fine-tuning), take over the
+        source task's preprocessor (adapted to the new data under the task's documented policy); otherwise
+        build it from the training data. Save it under `self.run.assets` (chief only: `self.is_writer`).
+
+        Commands that need no training data (predict, export, evaluate on a given file) call
+        `load_preprocessor()` instead.
+        """
+
+    @abc.abstractmethod
+    def load_preprocessor(self) -> None:
+        """Loads the preprocessor saved under `self.run.assets` (no data is read)."""
+
+    @abc.abstractmethod
+    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        """The training batches of `epoch` (0-based), deterministic given `(config.train.seed, epoch)`.
+
+        Elements are `(inputs, targets)` or `(inputs, targets, sample_weights)` as `keras.Model.fit` takes them,
+        batched with the global batch size `config.train.batch_size`.
+        """
+
+    def validation_dataset(self) -> tf.data.Dataset | None:
+        """Validation batches for the per-epoch `monitor` metric, or None (then no early stopping)."""
+        return None
+
+    def steps_per_epoch(self) -> int | None:
+        """Number of batches per epoch when the dataset's cardinality is unknown (None: use the cardinality)."""
+        return None
+
+    # ------------------------------------------------------------------------------------------ model
+
+    @abc.abstractmethod
+    def build_model(self) -> keras.Model:
+        """Builds the model (called inside the strategy scope); its variables must exist when it returns."""
+
+    def loss(self) -> Any:
+        """The Keras loss for `compile` (override, or override `compile_model`)."""
+        raise NotImplementedError(f"task {self.name!r} must define loss() or compile_model()")
+
+    def metrics(self) -> list[Any]:
+        """Keras metrics reported during training (their `val_` versions can be the `monitor`)."""
+        return []
+
+    def compile_model(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+        """Compiles `model` with the runtime's optimizer (called inside the strategy scope)."""
+        model.compile(
+            optimizer=optimizer,
+            loss=self.loss(),
+            metrics=self.metrics(),
+            jit_compile=self.config.train.jit_compile,
+        )
+
+    # ------------------------------------------------------------------------------- after training
+
+    @abc.abstractmethod
+    def evaluate(self, model: keras.Model, paths: Sequence[str] | None = None) -> dict[str, float]:
+        """Scores the model on `paths` (user files in the task's format) or, when None, the task's evaluation
+        split. Returns plain floats/ints keyed by metric name; the runtime stores them in `metrics.json`."""
+
+    @abc.abstractmethod
+    def predict(self, model: keras.Model, inputs: Sequence[str], out: TextIO) -> list[Any]:
+        """Runs the model on raw `inputs` (strings: texts, prompts, audio paths...), writes readable results
+        to `out` as they are produced, and returns them."""
+
+    @abc.abstractmethod
+    def export(self, model: keras.Model, export_dir: Path) -> Path:
+        """Writes a SavedModel to `export_dir` whose signatures take raw inputs and load with
+        `tf.saved_model.load` in a process that does not import seqtasks. Returns `export_dir`."""
+
+    # ---------------------------------------------------------------------------------- fine-tuning
+
+    def finetune_from(self, model: keras.Model, source: Task, source_model: keras.Model) -> None:
+        """Initialises `model` (this task's freshly built model) from a trained `source_model`.
+
+        The default copies the weights of every layer whose name and weight shapes match, and leaves the
+        others as initialised (e.g. a new classifier head). Tasks that extend a vocabulary override it.
+        """
+        copy_matching_weights(source_model, model)
+
+    # ---------------------------------------------------------------------------------- helpers
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process may write files (false on non-chief workers of a multi-worker run)."""
+        from seqtasks.runtime.strategy import is_chief
+
+        return is_chief(tf.distribute.get_strategy() if tf.distribute.has_strategy() else None)
+
+
+def copy_matching_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copies weights layer by layer where the layer path and all weight shapes agree.
+
+    Returns the names of the target layers that were left as initialised.
+    """
+    by_path = {layer.path: layer for layer in _all_layers(source)}
+    skipped = []
+    for layer in _all_layers(target):
+        if not layer.weights or layer._layers:  # containers: their sublayers are visited on their own
+            continue
+        src = by_path.get(layer.path)
+        if src is None or [w.shape for w in src.weights] != [w.shape for w in layer.weights]:
+            skipped.append(layer.path)
+            continue
+        for w_to, w_from in zip(layer.weights, src.weights, strict=True):
+            w_to.assign(w_from)
+    return skipped
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
