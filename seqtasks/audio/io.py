@@ -32,7 +32,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         return data, int(rate)
-    except Exception as sf_error:  # noqa: BLE001 - any decoder failure falls through to librosa
+    except Exception as sf_error:  # any decoder failure falls through to librosa
         first_error = sf_error
     # soundfile (libsndfile) cannot read every codec (e.g. some mp3/m4a); librosa falls back to audioread.
     import librosa
@@ -41,7 +41,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
-    except Exception as lr_error:  # noqa: BLE001
+    except Exception as lr_error:
         reason = str(first_error).splitlines()[0] if str(first_error) else type(lr_error).__name__
         raise DataError(
             f"Cannot decode audio file {path}: {reason}. Fix: check that it is a valid audio file "
@@ -116,10 +116,10 @@ def audio_duration(path: str | os.PathLike) -> float:
 
     try:
         return float(soundfile.info(str(path)).duration)
-    except Exception:  # noqa: BLE001
+    except Exception:
         import librosa
 
         try:
             return float(librosa.get_duration(path=str(path)))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise DataError(f"Cannot read the duration of audio file {path}: {error}.") from None

@@ -98,6 +98,10 @@ def ctc_loss(
         if num_classes is None:
             raise ValueError("`logits` must have a known number of classes when `blank_index` is None.")
         blank_index = num_classes - 1
+    if num_classes is not None:
+        blank_index %= num_classes
+    elif blank_index < 0:
+        raise ValueError("`blank_index` must be non-negative when `logits` has an unknown number of classes.")
     feasible = ctc_feasible(labels, label_lengths, logit_lengths)
     if on_infeasible == "raise":
         tf.debugging.assert_equal(
@@ -112,7 +116,8 @@ def ctc_loss(
     # loss is minus the log-probability of blank on every valid frame.
     empty = tf.logical_or(tf.logical_not(feasible), tf.equal(label_lengths, 0))
     frames = tf.shape(logits)[1]
-    kernel_labels = tf.where(empty[:, None], tf.zeros_like(labels), labels)
+    stand_in = 1 if blank_index == 0 else 0  # any class but the blank
+    kernel_labels = tf.where(empty[:, None], tf.fill(tf.shape(labels), stand_in), labels)
     kernel_label_lengths = tf.where(empty, 1, label_lengths)
     kernel_logit_lengths = tf.where(empty, tf.maximum(tf.minimum(logit_lengths, frames), 1), logit_lengths)
     width = tf.shape(labels)[1]
