@@ -542,8 +542,7 @@ def make_dataset(
     labels: np.ndarray | None,
     batch_size: int,
     boundaries: Sequence[int] = (),
-    shuffle: bool = False,
-    seed: int = 0,
+    shuffle_seed: int | Sequence[int] | None = None,
     weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """A length-bucketed dataset of padded batches (padding id 0).
@@ -557,8 +556,8 @@ def make_dataset(
         labels: `(n,)` class ids, or `None` for unlabelled input.
         batch_size: examples per batch (every bucket).
         boundaries: bucket upper bounds from `bucket_boundaries`; empty for one bucket.
-        shuffle: shuffle the examples before bucketing (each epoch anew, seeded).
-        seed: the shuffle seed.
+        shuffle_seed: when given, the examples are shuffled before bucketing with this seed (e.g.
+            `(seed, epoch)`); the same seed gives the same batches in the same order.
         weights: optional `(n,)` per-example loss weights (class weights), yielded third.
 
     Returns:
@@ -579,9 +578,11 @@ def make_dataset(
         others = tuple(p[i] for p in parts[1:])
         return (row, *others) if others else row
 
-    ds = tf.data.Dataset.range(int(ids.nrows()))
-    if shuffle:
-        ds = ds.shuffle(int(ids.nrows()), seed=seed, reshuffle_each_iteration=True)
+    n = int(ids.nrows())
+    order = np.arange(n, dtype=np.int64)
+    if shuffle_seed is not None:
+        order = np.random.default_rng(shuffle_seed).permutation(n)
+    ds = tf.data.Dataset.from_tensor_slices(order)
     ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     bounds = list(boundaries)
 
@@ -600,7 +601,16 @@ def make_dataset(
         padding_values=padding_values,
         drop_remainder=False,
     )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # bucket_by_sequence_length hides the number of batches; it is known exactly from the lengths.
+    batches = count_batches(ids.row_lengths().numpy(), batch_size, bounds)
+    return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
+
+
+def count_batches(lengths: np.ndarray, batch_size: int, boundaries: Sequence[int]) -> int:
+    """The number of batches `make_dataset` yields for rows of these lengths."""
+    buckets = np.searchsorted(np.asarray(boundaries, dtype=np.int64), np.asarray(lengths), side="right")
+    counts = np.bincount(buckets, minlength=len(boundaries) + 1) if len(lengths) else np.zeros(1, np.int64)
+    return int(sum(-(-int(c) // batch_size) for c in counts))
 
 
 def length_sorted_batches(ids: tf.RaggedTensor, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -195,11 +195,15 @@ def test_bucketing_keeps_every_example_exactly_once():
     bounds = sd.bucket_boundaries(lengths, 4)
     assert bounds == sorted(set(bounds)) and len(bounds) <= 3
     seen = []
-    ds = sd.make_dataset(ids, labels, batch_size=8, boundaries=bounds, shuffle=True, seed=1,
-                         weights=labels + 0.5)
-    for _epoch in range(2):
+    for epoch in range(2):
+        ds = sd.make_dataset(ids, labels, batch_size=8, boundaries=bounds, shuffle_seed=(1, epoch),
+                             weights=labels + 0.5)
         epoch_seen = []
-        for x, y, w in ds:
+        batches = list(ds)
+        assert len(batches) == int(ds.cardinality()) == sd.count_batches(lengths, 8, bounds)
+        again = list(sd.make_dataset(ids, labels, batch_size=8, boundaries=bounds, shuffle_seed=(1, epoch)))
+        assert all((a[0].numpy() == b[0].numpy()).all() for a, b in zip(batches, again, strict=True))
+        for x, y, w in batches:
             x = x.numpy()
             assert x.dtype == np.int32 and len(x) <= 8
             np.testing.assert_array_equal(w.numpy(), y.numpy() + 0.5)
@@ -211,7 +215,7 @@ def test_bucketing_keeps_every_example_exactly_once():
                 epoch_seen.append(example)
         assert sorted(epoch_seen) == list(range(103))
         seen.append(epoch_seen)
-    assert seen[0] != seen[1]  # reshuffled each epoch
+    assert seen[0] != seen[1]  # another order in another epoch
 
 
 def test_bucketing_unlabelled_and_sorted_inference_batches():
