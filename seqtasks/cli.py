@@ -1,0 +1,142 @@
+"""The `seqtasks` command: train | evaluate | predict | export | finetune, for every registered task.
+
+Parsing only: each subcommand calls the function of the same name in `seqtasks.runtime.commands`. User errors
+(`SeqtasksError`) are printed as one line `error: ...` with exit status 2, never as a traceback.
+
+Examples:
+    seqtasks train --task text_generation
+    seqtasks train --task text_generation --config recipes/configs/text_generation_gpu.yaml --set train.epochs=5
+    seqtasks predict --workdir runs/text_generation "ROMEO:"
+    seqtasks finetune --from runs/text_generation --workdir runs/mine --data my_text.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from seqtasks.errors import SeqtasksError
+
+
+def _common(p: argparse.ArgumentParser, task_required: bool) -> None:
+    p.add_argument("--task", required=task_required, help="task name (text_generation, sentiment, ...)")
+    p.add_argument("--workdir", help="run directory (default: runs/TASK)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value (repeatable), e.g. --set train.epochs=3")
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", action="append", default=[], metavar="YAML",
+                   help="config file (repeatable; later files override earlier ones)")
+    p.add_argument("--data", nargs="+", action="extend", metavar="PATH",
+                   help="your own data: files and/or folders (sets data.path)")
+    p.add_argument("--data-dir", help="local folder with original dataset files for offline use "
+                   "(default: $SEQTASKS_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqtasks", description="Recurrent sequence models, end to end.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a task (resumes the run in --workdir if it has a checkpoint)")
+    _common(p, task_required=True)
+    _data_args(p)
+    p.add_argument("--resume", action="store_true", help="require a checkpoint in --workdir to resume from")
+
+    p = sub.add_parser("evaluate", help="score a trained run on its validation split or on --data files")
+    _common(p, task_required=False)
+    p.add_argument("--data", nargs="+", action="extend", metavar="PATH", help="files to score")
+
+    p = sub.add_parser("predict", help="run a trained model on inputs (arguments, --input-file or stdin)")
+    _common(p, task_required=False)
+    p.add_argument("inputs", nargs="*", help="raw inputs (texts, prompts, audio paths, depending on the task)")
+    p.add_argument("--input-file", help="file with one input per line ('-' = stdin)")
+
+    p = sub.add_parser("export", help="write a trained run's best model as a SavedModel")
+    _common(p, task_required=False)
+    p.add_argument("--out", help="export folder (default: RUN/export)")
+
+    p = sub.add_parser("finetune", help="continue a trained run on your own data, in a new run directory")
+    _common(p, task_required=False)
+    _data_args(p)
+    p.add_argument("--from", dest="source", required=True, metavar="RUN_DIR", help="the trained run to start from")
+    return parser
+
+
+def _workdir(args: argparse.Namespace) -> str:
+    if args.workdir:
+        return args.workdir
+    if args.task:
+        return str(Path("runs") / args.task)
+    raise SeqtasksError("pass --workdir RUN_DIR (the folder of a `seqtasks train` run)")
+
+
+def _read_inputs(args: argparse.Namespace) -> list[str]:
+    from seqtasks.errors import DataError
+
+    inputs = list(args.inputs)
+    if args.input_file:
+        if args.input_file == "-":
+            inputs += [line.rstrip("\n") for line in sys.stdin]
+        else:
+            path = Path(args.input_file)
+            if not path.is_file():
+                raise DataError(f"input file {path} does not exist")
+            inputs += [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()]
+    elif not inputs and not sys.stdin.isatty():
+        inputs = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    from seqtasks.runtime import commands
+
+    if args.command == "train":
+        outcome = commands.train(
+            args.task, _workdir(args), args.config, args.overrides, args.data, args.data_dir,
+            resume=True if args.resume else None,
+        )
+        print(f"run directory: {outcome.run.root}")
+        for key, value in outcome.evaluation.items():
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+        if outcome.export_dir:
+            print(f"exported: {outcome.export_dir}")
+    elif args.command == "evaluate":
+        commands.evaluate(_workdir(args), args.task, args.data, args.overrides)
+    elif args.command == "predict":
+        commands.predict(_workdir(args), _read_inputs(args), args.task, args.overrides)
+    elif args.command == "export":
+        print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides)}")
+    elif args.command == "finetune":
+        if not args.workdir:
+            raise SeqtasksError("finetune needs --workdir NEW_RUN_DIR (the source run is left untouched)")
+        outcome = commands.finetune(
+            args.task, args.source, args.workdir, args.config, args.overrides, args.data, args.data_dir
+        )
+        print(f"run directory: {outcome.run.root}")
+        for key, value in outcome.evaluation.items():
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+        if outcome.export_dir:
+            print(f"exported: {outcome.export_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `seqtasks` console script; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except SeqtasksError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (the run resumes from its last checkpoint when started again)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
