@@ -240,6 +240,8 @@ class TranslationModel(keras.Model):
             `(memory, memory_mask, decoder_states)`: encoder outputs `(batch, S, 2 * encoder_units)`, boolean
             `(batch, S)`, and the decoder's initial states (one list per decoder layer).
         """
+        if not self.built:
+            self.build()
         source_ids = ops.cast(source_ids, "int32")
         mask = ops.not_equal(source_ids, self.pad_id)
         embedded = self.embedding_dropout(self.source_embedding(source_ids), training=training)

@@ -1,0 +1,263 @@
+"""Subword tokenization of sentence pairs and the batches the translation model trains on.
+
+Sentencepiece models are trained on the training pairs, either one joint model for both languages or one per
+language, and saved in the run directory (`source.model`, `target.model`; a joint model is written under both
+names). They are trained without sentencepiece's default NFKC normalisation (`identity` rule; the text is
+already NFC from `data.read_pairs`), because NFKC would turn the narrow no-break space of French typography
+into a plain space and `…` into `...`, and detokenized translations would no longer match their references.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+import tensorflow as tf
+
+from seqtasks.errors import DataError
+from seqtasks.tasks.translation.data import Pair, normalize_text
+from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece
+from seqtasks.tokenizers.sentencepiece import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+TOKENIZER_MODES = ("joint", "separate")
+SOURCE_MODEL = "source.model"
+TARGET_MODEL = "target.model"
+META_FILE = "tokenizer.json"
+
+
+def train_tokenizer(
+    texts: Sequence[str],
+    model_path: str | os.PathLike,
+    vocab_size: int,
+    model_type: str = "unigram",
+) -> Path:
+    """Trains a sentencepiece model that keeps text as written (no NFKC), with seqtasks' special ids."""
+    if "normalization_rule_name" in inspect.signature(train_sentencepiece).parameters:
+        return train_sentencepiece(
+            texts,
+            model_path,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            normalization_rule_name="identity",
+        )
+    # The shared trainer has no normalisation argument yet: train with the same settings and the identity rule.
+    sentences = [t.replace("\n", " ").strip() for t in texts]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        raise DataError(
+            "Cannot train a sentencepiece model on an empty corpus: no non-empty text was given."
+        )
+    model_path = Path(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    proto = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=proto,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        normalization_rule_name="identity",
+        pad_id=PAD_ID,
+        unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        minloglevel=2,
+        num_threads=2,
+    )
+    tmp = model_path.with_suffix(model_path.suffix + ".tmp")
+    tmp.write_bytes(proto.getvalue())
+    os.replace(tmp, model_path)
+    return model_path
+
+
+class TranslationPreprocessor:
+    """Source and target sentencepiece tokenizers plus the batching of pairs.
+
+    Args:
+        source_tokenizer: tokenizer of source sentences.
+        target_tokenizer: tokenizer of target sentences (may be the same object).
+        mode: `"joint"` or `"separate"`, recorded for `save`.
+        punctuation_spaces: the `data.normalize_text` policy applied to inputs of `encode_sources`.
+    """
+
+    def __init__(
+        self,
+        source_tokenizer: SentencePieceTokenizer,
+        target_tokenizer: SentencePieceTokenizer,
+        mode: str = "joint",
+        punctuation_spaces: str = "keep",
+    ) -> None:
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        self.mode = mode
+        self.punctuation_spaces = punctuation_spaces
+
+    # -- construction --------------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        pairs: Sequence[Pair],
+        directory: str | os.PathLike,
+        mode: str = "joint",
+        source_vocab_size: int = 8000,
+        target_vocab_size: int = 8000,
+        model_type: str = "unigram",
+        punctuation_spaces: str = "keep",
+    ) -> TranslationPreprocessor:
+        """Trains the tokenizers on `pairs` and saves them in `directory`.
+
+        With `mode="joint"` one model of `source_vocab_size` pieces is trained on both sides.
+        """
+        if mode not in TOKENIZER_MODES:
+            raise ValueError(
+                f"Received an invalid value for argument `mode`, expected one of {TOKENIZER_MODES}, got {mode!r}."
+            )
+        directory = Path(directory)
+        sources = [p.source for p in pairs]
+        targets = [p.target for p in pairs]
+        if mode == "joint":
+            path = train_tokenizer(
+                sources + targets, directory / SOURCE_MODEL, source_vocab_size, model_type
+            )
+            (directory / TARGET_MODEL).write_bytes(path.read_bytes())
+        else:
+            train_tokenizer(sources, directory / SOURCE_MODEL, source_vocab_size, model_type)
+            train_tokenizer(targets, directory / TARGET_MODEL, target_vocab_size, model_type)
+        (directory / META_FILE).write_text(
+            json.dumps({"mode": mode, "punctuation_spaces": punctuation_spaces}, indent=2) + "\n"
+        )
+        return cls.load(directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> TranslationPreprocessor:
+        """Loads tokenizers saved by `fit`."""
+        directory = Path(directory)
+        meta_path = directory / META_FILE
+        if not meta_path.is_file():
+            raise DataError(
+                f"No translation tokenizers in {str(directory)!r} ({META_FILE} is missing): train the run first "
+                "or point --workdir at a trained translation run."
+            )
+        meta = json.loads(meta_path.read_text())
+        source = SentencePieceTokenizer(directory / SOURCE_MODEL)
+        target = (
+            source if meta["mode"] == "joint" else SentencePieceTokenizer(directory / TARGET_MODEL)
+        )
+        return cls(source, target, meta["mode"], meta.get("punctuation_spaces", "keep"))
+
+    # -- tokenization --------------------------------------------------------------------------------------
+
+    @property
+    def source_vocab_size(self) -> int:
+        return self.source_tokenizer.vocab_size
+
+    @property
+    def target_vocab_size(self) -> int:
+        return self.target_tokenizer.vocab_size
+
+    def encode_sources(self, texts: Sequence[str], max_length: int | None = None) -> np.ndarray:
+        """Normalises and tokenizes source sentences into a zero-padded int32 array `(len(texts), S)`."""
+        texts = [normalize_text(t, self.punctuation_spaces) for t in texts]
+        ids = self.source_tokenizer.encode_batch(texts)
+        if max_length is not None:
+            ids = [seq[:max_length] for seq in ids]
+        return _pad(ids)
+
+    def decode_targets(self, ids: np.ndarray | tf.Tensor) -> list[str]:
+        """Detokenizes target id rows (padding, start and end ids are dropped)."""
+        ids = ids.numpy() if isinstance(ids, tf.Tensor) else np.asarray(ids)
+        return [self.target_tokenizer.decode([int(i) for i in row if i != PAD_ID]) for row in ids]
+
+    def encode_pairs(self, pairs: Sequence[Pair]) -> tuple[list[list[int]], list[list[int]]]:
+        sources = self.source_tokenizer.encode_batch([p.source for p in pairs])
+        targets = self.target_tokenizer.encode_batch([p.target for p in pairs])
+        return sources, targets
+
+    # -- batches -------------------------------------------------------------------------------------------
+
+    def dataset(
+        self,
+        pairs: Sequence[Pair],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        max_source_length: int | None = None,
+        max_target_length: int | None = None,
+        bucket_batches: int = 50,
+    ) -> tf.data.Dataset:
+        """Batches `((source_ids, target_input_ids), target_output_ids)` for teacher-forced training.
+
+        `target_input_ids` is `[bos] + target` and `target_output_ids` is `target + [eos]`. Pairs longer than the
+        maximum lengths are dropped (training only makes sense on whole sentences). With `shuffle`, pairs are
+        shuffled with `seed`, sorted by length inside windows of `bucket_batches` batches (less padding), and
+        the batches shuffled again, all from `seed`, so the same seed gives the same batches.
+        """
+        sources, targets = self.encode_pairs(pairs)
+        keep = [
+            i
+            for i in range(len(pairs))
+            if (max_source_length is None or len(sources[i]) <= max_source_length)
+            and (max_target_length is None or len(targets[i]) + 1 <= max_target_length)
+        ]
+        order = np.array(keep, dtype=np.int64)
+        if shuffle:
+            rng = np.random.default_rng(seed)
+            order = order[rng.permutation(len(order))]
+            window = batch_size * bucket_batches
+            chunks = []
+            for start in range(0, len(order), window):
+                chunk = order[start : start + window]
+                lengths = np.array([len(sources[i]) + len(targets[i]) for i in chunk])
+                chunks.append(chunk[np.argsort(lengths, kind="stable")])
+            order = np.concatenate(chunks) if chunks else order
+            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            order = (
+                np.concatenate([batches[i] for i in rng.permutation(len(batches))])
+                if batches
+                else order
+            )
+        src = [sources[i] for i in order]
+        tgt_in = [[BOS_ID, *targets[i]] for i in order]
+        tgt_out = [[*targets[i], EOS_ID] for i in order]
+        if not src:
+            raise DataError(
+                f"No sentence pair fits the maximum lengths ({max_source_length} source / {max_target_length} "
+                "target tokens): raise data.max_source_length / data.max_target_length or check the data."
+            )
+        ds = tf.data.Dataset.from_tensor_slices(
+            tuple(
+                tf.ragged.constant(x, dtype=tf.int32, ragged_rank=1) for x in (src, tgt_in, tgt_out)
+            )
+        )
+        ds = ds.ragged_batch(batch_size)
+        return ds.map(lambda s, ti, to: ((s.to_tensor(), ti.to_tensor()), to.to_tensor())).prefetch(
+            tf.data.AUTOTUNE
+        )
+
+    def dropped_pairs(
+        self, pairs: Sequence[Pair], max_source_length: int | None, max_target_length: int | None
+    ) -> int:
+        """How many pairs `dataset` would drop as too long."""
+        sources, targets = self.encode_pairs(pairs)
+        return sum(
+            1
+            for s, t in zip(sources, targets, strict=True)
+            if (max_source_length is not None and len(s) > max_source_length)
+            or (max_target_length is not None and len(t) + 1 > max_target_length)
+        )
+
+
+def _pad(ids: Sequence[Sequence[int]]) -> np.ndarray:
+    width = max((len(x) for x in ids), default=0)
+    out = np.zeros((len(ids), max(width, 1)), dtype=np.int32)
+    for i, seq in enumerate(ids):
+        out[i, : len(seq)] = seq
+    return out
