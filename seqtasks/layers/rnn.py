@@ -13,10 +13,14 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from seqtasks.layers import fused
+
 # Below this many static steps the whole loop is unrolled by default on CPU; above it the while-loop body holds
 # `_CHUNK` steps. Unrolling removes per-iteration while-loop overhead (measured in bench/layers.py).
 _AUTO_UNROLL_MAX_STEPS = 0
 _CHUNK = 1
+# Use the hand-written BPTT of `seqtasks.layers.fused` where the cell configuration allows it.
+FUSED = True
 
 
 @keras.saving.register_keras_serializable(package="seqtasks")
@@ -198,6 +202,9 @@ class RNN(keras.layers.Layer):
         if split_cell:
             input_mask, recurrent_mask = cell.draw_dropout_masks(sequences[:, 0], states[0], training)
             projected = cell.input_projection(sequences, input_mask)
+            kind = fused.fused_kind(cell) if FUSED and not self.unroll else None
+            if kind is not None:
+                return self._fused_loop(kind, projected, states, mask)
 
             def step(x_t, step_states):
                 return cell.recurrent_step(x_t, step_states, recurrent_mask)
@@ -224,6 +231,28 @@ class RNN(keras.layers.Layer):
             return_sequences=self.return_sequences,
             output_size=cell.output_size,
         )
+
+    def _fused_loop(self, kind, projected, states, mask):
+        cell = self.cell
+        x = tf.transpose(projected, [1, 0, 2])
+        m = None
+        if mask is not None:
+            m = tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), -1)
+        if self.go_backwards:
+            x = tf.reverse(x, [0])
+            if m is not None:
+                m = tf.reverse(m, [0])
+        kernel = ops.cast(cell.recurrent_kernel, x.dtype)
+        recurrent_bias = None
+        if kind == "gru_after" and cell.use_bias:
+            recurrent_bias = ops.cast(cell.bias, x.dtype)[1]
+        outputs, final_states = fused.fused_sequence(kind, x, states, kernel, recurrent_bias, m)
+        last_output = outputs[-1]
+        if self.zero_output_for_mask and m is not None:
+            outputs = tf.where(m, outputs, tf.zeros_like(outputs))
+            last_output = tf.where(m[-1], last_output, tf.zeros_like(last_output))
+        outputs = tf.transpose(outputs, [1, 0, 2]) if self.return_sequences else None
+        return last_output, outputs, final_states
 
     def get_config(self):
         config = {

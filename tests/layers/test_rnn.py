@@ -113,3 +113,20 @@ def test_loop_works_in_tf_function_with_unknown_length():
     for steps in (1, 7):
         x = inputs(steps=steps)
         np.testing.assert_allclose(fn(x).numpy(), layer(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask_kind", [None, "arbitrary"])
+@pytest.mark.parametrize("case", LAYER_CASES, ids=case_id)
+def test_fused_bptt_equals_generic_loop(case, mask_kind, monkeypatch):
+    from seqtasks.layers import rnn
+
+    name, cell_kwargs = case
+    x = inputs()
+    layer, _ = pair(name, cell_kwargs, {"return_sequences": True, "return_state": True, "go_backwards": True}, x)
+    rng = np.random.default_rng(5)
+    states = [rng.normal(size=(x.shape[0], 3)).astype("float32") for _ in layer.state_sizes]
+    fused_out, fused_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
+    monkeypatch.setattr(rnn, "FUSED", False)
+    loop_out, loop_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
+    for a, b in zip(fused_out + fused_grads, loop_out + loop_grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

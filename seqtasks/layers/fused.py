@@ -1,0 +1,256 @@
+"""Fused recurrences with hand-written BPTT for the common cell configurations.
+
+TensorFlow differentiates a `tf.while_loop` step by step: every iteration pushes its intermediates on stacks and,
+going back, multiplies out the weight gradient of that step alone. For an RNN this turns the weight gradient
+`dU = sum_t h_{t-1}^T dz_t` into T small matmuls. Here the backward loop only carries the state gradients
+(`dh_{t-1} = dz_t U^T`), stores `dz_t`, and the weight gradient is one `(T*B, H)^T x (T*B, G*H)` matmul after
+the loop. The forward loop keeps exactly what the backward loop needs (activated gates and previous states).
+
+Used by `RNN` for: `SimpleRNNCell` with tanh/relu, `LSTMCell` and `GRUCell` (both `reset_after`) with tanh and
+sigmoid, bias or not, no recurrent dropout. The math is checked against the generic loop and against finite
+differences in the tests. Second-order gradients through these loops are not supported (use the generic loop
+via `seqtasks.layers.rnn.FUSED = False`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from seqtasks.layers.validation import activation_name
+
+
+def fused_kind(cell) -> str | None:
+    """The fused recurrence for `cell`, or None when it must run the generic (autodiff) loop."""
+    from seqtasks.layers.gru import GRUCell
+    from seqtasks.layers.lstm import LSTMCell
+    from seqtasks.layers.simple_rnn import SimpleRNNCell
+
+    if getattr(cell, "recurrent_dropout", 0) > 0:
+        return None
+    act = activation_name(cell.activation)
+    if isinstance(cell, SimpleRNNCell) and type(cell) is SimpleRNNCell and act in ("tanh", "relu"):
+        return "simple_" + act
+    rec = activation_name(cell.recurrent_activation)
+    if act != "tanh" or rec != "sigmoid":
+        return None
+    if type(cell) is LSTMCell:
+        return "lstm"
+    if type(cell) is GRUCell:
+        return "gru_after" if cell.reset_after else "gru_before"
+    return None
+
+
+def _ta(dtype, size, like):
+    return tf.TensorArray(dtype, size=size, element_shape=like.shape)
+
+
+def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel, recurrent_bias, mask):
+    """Runs the recurrence over time-major `projected` `(T, B, G*H)`.
+
+    Args:
+        kind: from `fused_kind`.
+        projected: input projections (input bias included), time-major, in processing order.
+        initial_states: `[h]` or `[h, c]`.
+        recurrent_kernel: `(H, G*H)` tensor.
+        recurrent_bias: `(G*H,)` tensor added to the recurrent product (GRU `reset_after`), else None.
+        mask: time-major `(T, B, 1)` bool or None.
+
+    Returns:
+        `(outputs (T, B, H), final_states)`, where masked steps repeat the previous output (zeros before the
+        first valid step) and keep the states unchanged.
+    """
+    has_c = kind == "lstm"
+    use_rbias = recurrent_bias is not None
+    units = initial_states[0].shape[-1]
+    if units is None:
+        units = tf.shape(initial_states[0])[-1]
+    dtype = projected.dtype
+    if mask is None:
+        mask_f = None
+    else:
+        mask_f = tf.cast(mask, dtype)
+    rbias = recurrent_bias if use_rbias else tf.zeros([0], dtype)
+
+    @tf.custom_gradient
+    def run(x, kernel, bias, *states):
+        steps = tf.shape(x)[0]
+        h0 = states[0]
+        c0 = states[1] if has_c else None
+        zero_out = tf.zeros_like(h0)
+        n_saved = {"lstm": 2, "gru_after": 4, "gru_before": 4, "simple_tanh": 1, "simple_relu": 1}[kind]
+
+        def body(t, prev_out, h, c, out_ta, hprev_ta, cprev_ta, saved):
+            p = x_ta.read(t)
+            if kind == "lstm":
+                z = p + tf.matmul(h, kernel)
+                zi, zf, zg, zo = tf.split(z, 4, axis=-1)
+                i, f, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.sigmoid(zo)
+                g = tf.tanh(zg)
+                c_new = f * c + i * g
+                h_new = o * tf.tanh(c_new)
+                extra = [tf.concat([i, f, g, o], -1), c_new]
+            elif kind.startswith("gru"):
+                xz, xr, xh = tf.split(p, 3, axis=-1)
+                if kind == "gru_after":
+                    inner = tf.matmul(h, kernel)
+                    if use_rbias:
+                        inner = inner + bias
+                    rz, rr, rh = tf.split(inner, 3, axis=-1)
+                    zg = tf.sigmoid(xz + rz)
+                    r = tf.sigmoid(xr + rr)
+                    n = tf.tanh(xh + r * rh)
+                    aux = rh
+                else:
+                    inner = tf.matmul(h, kernel[:, : 2 * units])
+                    rz, rr = tf.split(inner, 2, axis=-1)
+                    zg = tf.sigmoid(xz + rz)
+                    r = tf.sigmoid(xr + rr)
+                    aux = r * h
+                    n = tf.tanh(xh + tf.matmul(aux, kernel[:, 2 * units :]))
+                h_new = zg * h + (1.0 - zg) * n
+                extra = [zg, r, n, aux]
+            else:
+                a = p + tf.matmul(h, kernel)
+                h_new = tf.tanh(a) if kind == "simple_tanh" else tf.nn.relu(a)
+                extra = [h_new]
+            hprev_ta = hprev_ta.write(t, h)
+            if has_c:
+                cprev_ta = cprev_ta.write(t, c)
+            saved = [ta.write(t, e) for ta, e in zip(saved, extra, strict=True)]
+            if mask_f is not None:
+                m = m_ta.read(t)
+                out = m * h_new + (1.0 - m) * prev_out
+                h_next = m * h_new + (1.0 - m) * h
+                c_next = (m * c_new + (1.0 - m) * c) if has_c else c
+            else:
+                out, h_next = h_new, h_new
+                c_next = c_new if has_c else c
+            out_ta = out_ta.write(t, out)
+            return t + 1, out, h_next, c_next, out_ta, hprev_ta, cprev_ta, saved
+
+        x_ta = tf.TensorArray(dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
+        m_ta = None
+        if mask_f is not None:
+            m_ta = tf.TensorArray(dtype, size=steps, element_shape=mask_f.shape[1:]).unstack(mask_f)
+        saved0 = [tf.TensorArray(dtype, size=steps) for _ in range(n_saved)]
+        c_init = c0 if has_c else tf.zeros([0], dtype)
+        _, _, h_t, c_t, out_ta, hprev_ta, cprev_ta, saved = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), zero_out, h0, c_init, _ta(dtype, steps, h0), _ta(dtype, steps, h0),
+             tf.TensorArray(dtype, size=steps) if has_c else tf.TensorArray(dtype, size=0), saved0),
+        )
+        outputs = out_ta.stack()
+        hprev = hprev_ta.stack()
+        cprev = cprev_ta.stack() if has_c else None
+        saved_stacks = [s.stack() for s in saved]
+        final = [h_t, c_t] if has_c else [h_t]
+
+        def grad(d_outputs, *d_final):
+            d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
+            dh_T = tf.zeros_like(h0) if d_final[0] is None else d_final[0]
+            dc_T = None
+            if has_c:
+                dc_T = tf.zeros_like(h0) if d_final[1] is None else d_final[1]
+            dout_ta = tf.TensorArray(dtype, size=steps).unstack(d_outputs)
+            hp_ta = tf.TensorArray(dtype, size=steps).unstack(hprev)
+            cp_ta = tf.TensorArray(dtype, size=steps).unstack(cprev) if has_c else None
+            sv_tas = [tf.TensorArray(dtype, size=steps).unstack(s) for s in saved_stacks]
+            gm_ta = None
+            if mask_f is not None:
+                gm_ta = tf.TensorArray(dtype, size=steps).unstack(mask_f)
+
+            def back(t, carry, dh, dc, dp_ta, dinner_ta):
+                g_out = dout_ta.read(t) + carry
+                h_prev = hp_ta.read(t)
+                if gm_ta is not None:
+                    m = gm_ta.read(t)
+                    dh_new = m * (g_out + dh)
+                    carry = (1.0 - m) * g_out
+                    dh_pass = (1.0 - m) * dh
+                    if has_c:
+                        dc_new = m * dc
+                        dc_pass = (1.0 - m) * dc
+                else:
+                    dh_new = g_out + dh
+                    carry = tf.zeros_like(carry)
+                    dh_pass = tf.zeros_like(dh)
+                    if has_c:
+                        dc_new, dc_pass = dc, tf.zeros_like(dc)
+                if kind == "lstm":
+                    gates = sv_tas[0].read(t)
+                    c_new = sv_tas[1].read(t)
+                    i, f, g, o = tf.split(gates, 4, axis=-1)
+                    tanh_c = tf.tanh(c_new)
+                    dct = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
+                    dz = tf.concat(
+                        [
+                            dct * g * i * (1.0 - i),
+                            dct * cp_ta.read(t) * f * (1.0 - f),
+                            dct * i * (1.0 - g * g),
+                            dh_new * tanh_c * o * (1.0 - o),
+                        ],
+                        -1,
+                    )
+                    dh_prev = dh_pass + tf.matmul(dz, kernel, transpose_b=True)
+                    dc_prev = dc_pass + dct * f
+                    dp, dinner = dz, dz
+                elif kind.startswith("gru"):
+                    zg, r, n, aux = (ta.read(t) for ta in sv_tas)
+                    dzg = dh_new * (h_prev - n) * zg * (1.0 - zg)
+                    dan = dh_new * (1.0 - zg) * (1.0 - n * n)
+                    if kind == "gru_after":
+                        dr = dan * aux * r * (1.0 - r)
+                        dinner = tf.concat([dzg, dr, dan * r], -1)
+                        dh_prev = dh_pass + dh_new * zg + tf.matmul(dinner, kernel, transpose_b=True)
+                    else:
+                        d_rh = tf.matmul(dan, kernel[:, 2 * units :], transpose_b=True)
+                        dr = d_rh * h_prev * r * (1.0 - r)
+                        dinner = tf.concat([dzg, dr, dan], -1)
+                        dh_prev = (
+                            dh_pass
+                            + dh_new * zg
+                            + d_rh * r
+                            + tf.matmul(tf.concat([dzg, dr], -1), kernel[:, : 2 * units], transpose_b=True)
+                        )
+                    dp = tf.concat([dzg, dr, dan], -1)
+                    dc_prev = dc
+                else:
+                    hn = sv_tas[0].read(t)
+                    da = dh_new * ((1.0 - hn * hn) if kind == "simple_tanh" else tf.cast(hn > 0, dtype))
+                    dh_prev = dh_pass + tf.matmul(da, kernel, transpose_b=True)
+                    dp, dinner, dc_prev = da, da, dc
+                dp_ta = dp_ta.write(t, dp)
+                dinner_ta = dinner_ta.write(t, dinner)
+                return t - 1, carry, dh_prev, dc_prev, dp_ta, dinner_ta
+
+            dc0 = dc_T if has_c else tf.zeros([0], dtype)
+            _, _, dh0, dc0, dp_ta, dinner_ta = tf.while_loop(
+                lambda t, *_: t >= 0,
+                back,
+                (steps - 1, tf.zeros_like(h0), dh_T, dc0, tf.TensorArray(dtype, size=steps),
+                 tf.TensorArray(dtype, size=steps)),
+            )
+            d_x = dp_ta.stack()
+            d_inner = dinner_ta.stack()
+            flat_h = tf.reshape(hprev, [-1, tf.shape(hprev)[-1]])
+            if kind == "gru_before":
+                flat_inner = tf.reshape(d_inner, [-1, tf.shape(d_inner)[-1]])
+                d_zr, d_n = flat_inner[:, : 2 * units], flat_inner[:, 2 * units :]
+                flat_aux = tf.reshape(saved_stacks[3], [-1, tf.shape(hprev)[-1]])
+                d_kernel = tf.concat(
+                    [tf.matmul(flat_h, d_zr, transpose_a=True), tf.matmul(flat_aux, d_n, transpose_a=True)], -1
+                )
+            else:
+                flat_inner = tf.reshape(d_inner, [-1, tf.shape(d_inner)[-1]])
+                d_kernel = tf.matmul(flat_h, flat_inner, transpose_a=True)
+            d_bias = tf.reduce_sum(flat_inner, 0) if use_rbias else tf.zeros([0], dtype)
+            d_states = [dh0, dc0] if has_c else [dh0]
+            return (d_x, d_kernel, d_bias, *d_states)
+
+        return (outputs, *final), grad
+
+    result = run(projected, recurrent_kernel, rbias, *initial_states)
+    outputs, final = result[0], list(result[1:])
+    return outputs, final
+
