@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -422,74 +423,80 @@ def class_weights(label_ids: np.ndarray, num_classes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- IMDB
 
 
-IMDB_FILES = ("sentiment/imdb/{split}.tsv", "imdb/{split}.tsv")
-
-
-def _imdb_search_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
-    dirs = []
-    if data_dir:
-        dirs.append(Path(data_dir).expanduser())
-    if os.environ.get("SEQTASKS_DATA_DIR"):
-        dirs.append(Path(os.environ["SEQTASKS_DATA_DIR"]).expanduser())
-    # The developers' shared data folder sits beside the project checkout.
-    dirs.append(Path(__file__).resolve().parents[3].parent / "shared" / "data")
-    return dirs
-
-
-def find_imdb_copy(split: str, data_dir: str | os.PathLike | None = None) -> Path | None:
-    """The local `{split}.tsv` of IMDB under `data_dir`, `$SEQTASKS_DATA_DIR` or the shared data folder."""
-    for d in _imdb_search_dirs(data_dir):
-        for pattern in IMDB_FILES:
-            candidate = d / pattern.format(split=split)
-            if candidate.is_file():
-                return candidate
-    return None
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/"
 
 
 def load_imdb(
     split: str,
-    data_dir: str | os.PathLike | None = None,
+    data_config: Any = None,
     label_map: Mapping[str, str] | None = None,
     on_bad_row: str = "fail",
-    allow_download: bool = True,
 ) -> LabelledTexts:
     """The IMDB reviews (25,000 train, 25,000 test), labels `"0"` (negative) and `"1"` (positive).
 
-    Offline from a local copy (`sentiment/imdb/{train,test}.tsv` or `imdb/{train,test}.tsv` under
-    `data_dir`, `$SEQTASKS_DATA_DIR` or the shared data folder), else through tensorflow-datasets
-    (`imdb_reviews`, downloaded once and cached).
+    Order of attempts: the local copy `sentiment/imdb/{split}.tsv` (or `imdb/{split}.tsv`; columns
+    `text<TAB>label`, header, no quoting) in the local data directory (`data_config.data_dir`, else
+    `$SEQTASKS_DATA_DIR`); the tensorflow-datasets `imdb_reviews` dataset already prepared in
+    `data_config.tfds_data_dir` (or tfds' default folder); tfds' download when the network is reachable;
+    else a one-line `DataError` saying where to put the files.
 
     Args:
         split: `"train"` or `"test"`.
-        data_dir: a folder holding the local copy.
+        data_config: an object with `data_dir` and `tfds_data_dir` attributes (the task's data config).
         label_map: optional renaming of `"0"`/`"1"`.
         on_bad_row: as in `read_labelled`.
-        allow_download: whether to fall back to tensorflow-datasets.
     """
+    from seqtasks.data.registry import find_local_files, network_available, unavailable_offline
+
     if split not in ("train", "test"):
         raise ConfigError(f"IMDB has the splits 'train' and 'test', got {split!r}.")
-    local = find_imdb_copy(split, data_dir)
-    if local is not None:
-        return read_labelled(local, format="tsv", label_map=label_map, on_bad_row=on_bad_row)
-    where = ", ".join(str(d / IMDB_FILES[0].format(split=split)) for d in _imdb_search_dirs(data_dir))
-    if not allow_download:
-        raise DataError(f"IMDB {split} split not found offline (looked for {where}).")
-    try:
-        import tensorflow_datasets as tfds
+    local = find_local_files(IMDB_SPECS[split], data_config)
+    if local:
+        return read_labelled(local[0], format="tsv", label_map=label_map, on_bad_row=on_bad_row)
+    from seqtasks.data.tfds_support import is_prepared, prepare, tfds_builder
 
-        ds = tfds.load("imdb_reviews", split=split, as_supervised=True, data_dir=data_dir)
-    except Exception as err:  # tfds raises many types for a missing network or cache
+    try:
+        builder = tfds_builder("imdb_reviews", getattr(data_config, "tfds_data_dir", "") or None)
+    except DataError:
+        builder = None
+    if builder is None or not (is_prepared(builder) or network_available("ai.stanford.edu")):
+        raise unavailable_offline(IMDB_SPECS[split], data_config)
+    try:
+        if not is_prepared(builder):
+            prepare(builder)
+        ds = builder.as_dataset(split=split, as_supervised=True)
+    except Exception as err:  # noqa: BLE001 - tfds raises many types for network and cache failures
         raise DataError(
-            f"IMDB {split} split is not available: no local copy (looked for {where}) and tensorflow-datasets "
-            f"could not download 'imdb_reviews' ({type(err).__name__}). Put train.tsv/test.tsv (columns "
-            "text<TAB>label) under DATA_DIR/sentiment/imdb/ and pass --data-dir DATA_DIR or set SEQTASKS_DATA_DIR."
+            f"loading IMDB through tensorflow-datasets failed ({type(err).__name__}); download {IMDB_URL}, "
+            "write train.tsv/test.tsv (text<TAB>label) under DIR/sentiment/imdb/ and pass --data-dir DIR"
         ) from None
+    import tensorflow_datasets as tfds
+
     mapping = {str(k): str(v) for k, v in (label_map or {}).items()}
     out = LabelledTexts(texts=[], labels=[], source=f"tfds:imdb_reviews/{split}")
     for text, label in tfds.as_numpy(ds):
         out.texts.append(clean_text(text.decode("utf-8")))
         out.labels.append(mapping.get(str(int(label)), str(int(label))))
     return out
+
+
+def _register_imdb() -> dict[str, Any]:
+    from seqtasks.data.registry import DatasetSpec, register_dataset
+
+    specs = {}
+    for split in ("train", "test"):
+        specs[split] = DatasetSpec(
+            name="imdb" if split == "train" else "imdb (test split)",
+            loader=lambda cfg, split=split: load_imdb(split, cfg),
+            description="IMDB movie reviews, 25k train / 25k test, labels 0/1; tfds `imdb_reviews`",
+            url=IMDB_URL,
+            local_files=((f"sentiment/imdb/{split}.tsv", f"imdb/{split}.tsv"),),
+        )
+    register_dataset(specs["train"])
+    return specs
+
+
+IMDB_SPECS = _register_imdb()
 
 
 # ------------------------------------------------------------------------------------- tokens, tf.data

@@ -2,11 +2,13 @@
 
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from seqtasks.data import network_available
 from seqtasks.errors import ConfigError, DataError
 from seqtasks.tasks.sentiment import data as sd
 
@@ -232,10 +234,15 @@ def test_bucketing_unlabelled_and_sorted_inference_batches():
 
 def test_imdb_local_copy_is_found_through_data_dir(tmp_path):
     write(tmp_path / "sentiment/imdb/test.tsv", "text\tlabel\n\"Quoted\" start<br />x\t1\nbad\t0\n")
-    d = sd.load_imdb("test", data_dir=tmp_path, label_map={"0": "neg", "1": "pos"})
+    cfg = SimpleNamespace(data_dir=str(tmp_path), tfds_data_dir=str(tmp_path / "tfds"))
+    d = sd.load_imdb("test", cfg, label_map={"0": "neg", "1": "pos"})
     assert d.texts == ['"Quoted" start x', "bad"] and d.labels == ["pos", "neg"]
     with pytest.raises(ConfigError, match="splits"):
-        sd.load_imdb("validation", data_dir=tmp_path)
+        sd.load_imdb("validation", cfg)
+    # No train split there, nothing prepared by tfds, and no network here: one line saying where to put it.
+    if not network_available("ai.stanford.edu", timeout=1.0):
+        with pytest.raises(DataError, match=r"dataset 'imdb' is not available offline.*sentiment/imdb/train\.tsv"):
+            sd.load_imdb("train", cfg)
 
 
 @pytest.mark.skipif(not IMDB_TRAIN.is_file(), reason="local IMDB copy (../shared/data/sentiment/imdb) absent")
