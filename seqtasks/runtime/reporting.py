@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 from seqtasks.runtime.run_dir import RunDir, read_json, write_json_atomic
 
@@ -39,7 +40,7 @@ class History:
             with self._tb_train.as_default(step=step):
                 for k, v in entry.items():
                     if k != "step":
-                        tf.summary.scalar(k, v)
+                        _scalar(k, v)
 
     def log_epoch(self, epoch: int, step: int, logs: dict[str, Any]) -> None:
         entry = {"epoch": int(epoch), "step": int(step), **_floats(logs)}
@@ -48,7 +49,7 @@ class History:
             with self._tb_val.as_default(step=step):
                 for k, v in entry.items():
                     if k.startswith("val_"):
-                        tf.summary.scalar(k[4:], v)
+                        _scalar(k[4:], v)
             self._tb_val.flush()
             self._tb_train.flush()
 
@@ -97,6 +98,14 @@ class History:
         fig.savefig(tmp, dpi=100)
         plt.close(fig)
         tmp.replace(path)
+
+
+def _scalar(name: str, value: float) -> None:
+    # tf.summary.scalar needs the tensorboard package; core tf.summary.write with the scalars plugin's metadata
+    # writes the same event, so logs work (and TensorBoard reads them) without installing it here.
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
 
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:

@@ -74,6 +74,22 @@ def _distribute_options(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
+def model_variables(model: keras.Model) -> dict[str, Any]:
+    """The model's weights keyed by their path below the model (`backbone/embedding/embeddings`, ...).
+
+    Checkpoints store this mapping rather than the model object: Keras 3 layers kept in Python lists (as in
+    deep stacks) are invisible to `tf.train.Checkpoint`'s object graph, and keying by path also lets a model
+    with another name (a fine-tuned copy, an export copy) restore the same checkpoint.
+    """
+    out: dict[str, Any] = {}
+    for variable in model.weights:
+        key = variable.path.split("/", 1)[-1]
+        if key in out:
+            raise ValueError(f"two weights of model {model.name!r} share the path {variable.path!r}")
+        out[key] = variable
+    return out
+
+
 class TrainingState:
     """The checkpointed training position and early-stopping state, besides the model and optimizer."""
 
@@ -101,8 +117,9 @@ class Checkpoints:
     def __init__(self, run: RunDir, model: keras.Model, state: TrainingState, strategy, keep: int):
         self.run = run
         self.chief = is_chief(strategy)
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, **state.trackables())
-        self.best_checkpoint = tf.train.Checkpoint(model=model)
+        weights = model_variables(model)
+        self.checkpoint = tf.train.Checkpoint(model=weights, optimizer=model.optimizer, **state.trackables())
+        self.best_checkpoint = tf.train.Checkpoint(model=weights)
         self._dir = write_dir(run.checkpoints, strategy)
         self._best_dir = write_dir(run.best, strategy)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self._dir), max_to_keep=max(keep, 1))
@@ -142,7 +159,7 @@ def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = T
         path = tf.train.latest_checkpoint(str(d))
         if path is None:
             continue
-        status = tf.train.Checkpoint(model=model).restore(path)
+        status = tf.train.Checkpoint(model=model_variables(model)).restore(path)
         try:
             status.expect_partial().assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
@@ -274,7 +291,7 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
                 val = model.evaluate(val_ds, verbose=0, return_dict=True)
                 logs = {f"val_{k}": v for k, v in val.items()}
         else:
-            model.fit(ds, epochs=1, validation_data=val_ds, verbose=verbose, callbacks=[callback])
+            model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose, callbacks=[callback])
             logs = callback.epoch_logs
         step = int(loop.step_var.numpy())
         finished_epoch = loop.stopped != "time_budget" or (n is not None and callback.done >= n)

@@ -1,0 +1,147 @@
+"""SavedModel export of a char-RNN: `generate`, `generate_batch` and `score` signatures, all in the graph.
+
+The exported model needs only TensorFlow to run: the vocabulary is a lookup table inside the graph, and the
+whole sampling loop is a `tf.while_loop` that carries the recurrent state from step to step.
+
+Usage without seqtasks::
+
+    m = tf.saved_model.load("runs/text_generation/export")
+    m.generate(prompt=tf.constant("ROMEO:"), num_chars=tf.constant(200), temperature=tf.constant(0.8))["text"]
+    m.score(text=tf.constant("To be, or not to be"))["bits_per_char"]
+    m.signatures["generate"](prompt=..., num_chars=..., temperature=...)   # same, for TF Serving
+
+`generate` returns the continuation only (not the prompt); `temperature <= 0` means greedy decoding.
+`score` returns the bits (and nats) per character of `text[1:]` given the preceding characters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from seqtasks.tasks.text_generation.model import CharLanguageModel
+from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, CharVocabulary
+from seqtasks.tasks.text_generation.samplers import (
+    GreedySampler,
+    TemperatureSampler,
+    TopKSampler,
+    TopPSampler,
+)
+
+_STRING = tf.TensorSpec([], tf.string)
+_INT = tf.TensorSpec([], tf.int32)
+_FLOAT = tf.TensorSpec([], tf.float32)
+
+
+class TextGenerationModule(tf.Module):
+    """The exported object: the model's variables, the vocabulary table and the signature functions."""
+
+    def __init__(self, model: CharLanguageModel, vocab: CharVocabulary):
+        super().__init__(name="text_generation")
+        self.model = model
+        codepoints = [ord(c) for c in vocab.chars]
+        self.char_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(codepoints, tf.int32), tf.range(1, vocab.size, dtype=tf.int32)
+            ),
+            default_value=UNKNOWN_ID,
+        )
+        self.id_to_codepoint = tf.constant([0xFFFD, *codepoints], tf.int32)
+        self.start_id = tf.constant(vocab.index.get("\n", UNKNOWN_ID), tf.int32)
+        self.unknown_mask = tf.one_hot(UNKNOWN_ID, vocab.size, on_value=-1e9, off_value=0.0)
+
+    def _encode(self, text):
+        codepoints = tf.strings.unicode_decode(text, "UTF-8", errors="replace")
+        return self.char_table.lookup(codepoints)
+
+    def _decode(self, ids):
+        return tf.strings.unicode_encode(tf.gather(self.id_to_codepoint, ids), "UTF-8")
+
+    def _sample(self, prompt, num_chars, num_samples, pick):
+        ids = self._encode(prompt)
+        ids = tf.cond(tf.size(ids) > 0, lambda: ids, lambda: self.start_id[None])
+        batch = tf.tile(ids[None, :], [num_samples, 1])
+        logits, states = self.model.step(batch, self.model.initial_states(num_samples))
+        logits = logits[:, -1, :] + self.unknown_mask
+        chosen = tf.TensorArray(tf.int32, size=num_chars, element_shape=tf.TensorShape([None]))
+
+        def body(i, logits, states, chosen):
+            next_ids = pick(logits)
+            new_logits, new_states = self.model.step(next_ids[:, None], states)
+            return i + 1, new_logits[:, -1, :] + self.unknown_mask, new_states, chosen.write(i, next_ids)
+
+        _, _, _, chosen = tf.while_loop(
+            lambda i, *_: i < num_chars, body, (tf.constant(0), logits, states, chosen)
+        )
+        ids = tf.reshape(tf.transpose(chosen.stack()), [num_samples, num_chars])
+        return self._decode(ids)
+
+    @tf.function(input_signature=[_STRING, _INT, _FLOAT])
+    def generate(self, prompt, num_chars, temperature):
+        """`num_chars` characters after `prompt`, sampled at `temperature` (<= 0: greedy)."""
+
+        def pick(logits):
+            return tf.cond(
+                temperature > 0,
+                lambda: TemperatureSampler(tf.maximum(temperature, 1e-6))(logits),
+                lambda: GreedySampler()(logits),
+            )
+
+        return {"text": self._sample(prompt, tf.maximum(num_chars, 0), 1, pick)[0]}
+
+    @tf.function(input_signature=[_STRING, _INT, _FLOAT, _INT, _INT, _FLOAT])
+    def generate_batch(self, prompt, num_chars, temperature, num_samples, top_k, top_p):
+        """`num_samples` continuations in one batch; `top_k > 0` or `top_p < 1` restrict the sampling."""
+        t = tf.maximum(temperature, 1e-6)
+
+        def pick(logits):
+            def sample():
+                return tf.cond(
+                    top_k > 0,
+                    lambda: TopKSampler(top_k, t)(logits),
+                    lambda: tf.cond(
+                        top_p < 1.0, lambda: TopPSampler(top_p, t)(logits), lambda: TemperatureSampler(t)(logits)
+                    ),
+                )
+
+            return tf.cond(temperature > 0, sample, lambda: GreedySampler()(logits))
+
+        return {"texts": self._sample(prompt, tf.maximum(num_chars, 0), tf.maximum(num_samples, 1), pick)}
+
+    @tf.function(input_signature=[_STRING])
+    def score(self, text):
+        """Bits and nats per character of `text[1:]` given the preceding characters."""
+        ids = self._encode(text)
+        n = tf.size(ids) - 1
+
+        def nll():
+            logits = self.model(ids[None, :-1], training=False)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids[None, 1:], logits=logits)
+            return tf.reduce_sum(losses)
+
+        total = tf.cond(n > 0, nll, lambda: tf.constant(0.0))
+        nats = total / tf.cast(tf.maximum(n, 1), tf.float32)
+        return {
+            "bits_per_char": nats / math.log(2.0),
+            "nats_per_char": nats,
+            "num_chars": tf.maximum(n, 0),
+            "unknown_chars": tf.reduce_sum(tf.cast(tf.equal(ids[1:], UNKNOWN_ID), tf.int32)),
+        }
+
+
+def export_saved_model(model: CharLanguageModel, vocab: CharVocabulary, export_dir: str | os.PathLike) -> Path:
+    """Writes the SavedModel with `generate`, `generate_batch` and `score` signatures to `export_dir`."""
+    export_dir = Path(export_dir)
+    module = TextGenerationModule(model, vocab)
+    signatures = {
+        "serving_default": module.generate.get_concrete_function(),
+        "generate": module.generate.get_concrete_function(),
+        "generate_batch": module.generate_batch.get_concrete_function(),
+        "score": module.score.get_concrete_function(),
+    }
+    tf.saved_model.save(module, str(export_dir), signatures=signatures)
+    vocab.save(export_dir / "assets.extra" / "vocabulary.json")
+    return export_dir

@@ -1,0 +1,160 @@
+"""In-process generation with the recurrent state carried between steps, and stateful scoring of texts."""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+import numpy as np
+import tensorflow as tf
+
+from seqtasks.tasks.text_generation.model import CharLanguageModel
+from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, CharVocabulary
+from seqtasks.tasks.text_generation.samplers import Sampler
+
+_NEG = -1e9
+
+
+class Generator:
+    """Generates text from a `CharLanguageModel`, one character per model step.
+
+    The prompt is read in one call; after that every step feeds only the last sampled character together with
+    the recurrent state returned by the previous step (never re-reading a window). Several samples of the same
+    prompt run side by side in one batch. The unknown id is never sampled.
+
+    Args:
+        model: A trained `CharLanguageModel`.
+        vocab: Its `CharVocabulary`.
+        sampler: A `Sampler` (greedy, temperature, top-k, top-p).
+
+    Example:
+
+    >>> gen = Generator(model, vocab, TopKSampler(10, temperature=0.8))
+    >>> texts = gen.generate("ROMEO:", num_chars=200, num_samples=2, seed=1)
+    """
+
+    def __init__(self, model: CharLanguageModel, vocab: CharVocabulary, sampler: Sampler):
+        self.model, self.vocab, self.sampler = model, vocab, sampler
+        self._mask = tf.one_hot(UNKNOWN_ID, model.vocab_size, on_value=_NEG, off_value=0.0)
+
+        @tf.function(reduce_retracing=True)
+        def prime(ids, states):
+            logits, states = model.step(ids, states)
+            return logits[:, -1, :] + self._mask, states
+
+        @tf.function(reduce_retracing=True)
+        def step(logits, states, seed):
+            next_ids = sampler(logits, seed)
+            new_logits, states = model.step(next_ids[:, None], states)
+            return next_ids, new_logits[:, -1, :] + self._mask, states
+
+        self._prime, self._step = prime, step
+
+    def generate(
+        self,
+        prompt: str,
+        num_chars: int,
+        num_samples: int = 1,
+        seed: int | None = None,
+        on_chars: Callable[[list[str]], None] | None = None,
+    ) -> list[str]:
+        """Generates `num_chars` characters after `prompt` for each of `num_samples` samples.
+
+        Args:
+            prompt: Seed text (an empty prompt starts from a newline).
+            num_chars: Number of characters to generate.
+            num_samples: Samples generated in one batch.
+            seed: Seed of the sampling (None = nondeterministic).
+            on_chars: Called after every step with the new character of each sample (for streaming).
+
+        Returns:
+            The generated continuations (without the prompt).
+        """
+        ids = self.vocab.encode(prompt or "\n")
+        batch = np.repeat(ids[None, :], num_samples, axis=0)
+        logits, states = self._prime(tf.constant(batch), self.model.initial_states(num_samples))
+        rng = np.random.default_rng(seed)
+        out = np.zeros((num_samples, num_chars), dtype=np.int32)
+        for i in range(num_chars):
+            s = tf.constant(rng.integers(0, 2**31 - 1, size=2), dtype=tf.int32)
+            next_ids, logits, states = self._step(logits, states, s)
+            out[:, i] = next_ids.numpy()
+            if on_chars is not None:
+                on_chars([self.vocab.decode([j]) for j in out[:, i]])
+        return [self.vocab.decode(row) for row in out]
+
+
+class StreamPrinter:
+    """Streams generated characters to a terminal: one sample char by char; several samples line by line,
+    each line prefixed with its sample number as soon as it is complete."""
+
+    def __init__(self, out: TextIO, num_samples: int):
+        self.out, self.num_samples = out, num_samples
+        self.buffers = [""] * num_samples
+
+    def __call__(self, chars: Sequence[str]) -> None:
+        if self.num_samples == 1:
+            self.out.write(chars[0])
+            self.out.flush()
+            return
+        for i, c in enumerate(chars):
+            self.buffers[i] += c
+            if c == "\n":
+                self.out.write(f"[{i + 1}] {self.buffers[i]}")
+                self.buffers[i] = ""
+        self.out.flush()
+
+    def close(self) -> None:
+        for i, rest in enumerate(self.buffers):
+            if rest:
+                self.out.write(f"[{i + 1}] {rest}\n" if self.num_samples > 1 else rest)
+        if self.num_samples == 1:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def score_ids(model: CharLanguageModel, ids: np.ndarray, batch_size: int = 64, chunk_len: int = 256) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of `ids[1:]` given the preceding characters, and the count.
+
+    The text is cut into `batch_size` contiguous streams that are read in chunks of `chunk_len` with the
+    recurrent state carried from chunk to chunk, so each character is predicted from everything before it in
+    its stream (only the first character of each stream starts from a zero state).
+    """
+    x, y = ids[:-1], ids[1:]
+    n = len(x)
+    if n <= 0:
+        return 0.0, 0
+    streams = max(1, min(batch_size, math.ceil(n / chunk_len)))
+    length = math.ceil(n / streams)
+    pad = streams * length - n
+    x = np.concatenate([x, np.zeros(pad, np.int32)]).reshape(streams, length)
+    y = np.concatenate([y, np.zeros(pad, np.int32)]).reshape(streams, length)
+    w = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)]).reshape(streams, length)
+    step = _scoring_step(model)
+    states = model.initial_states(streams)
+    total = 0.0
+    for start in range(0, length, chunk_len):
+        sl = slice(start, start + chunk_len)
+        nll, states = step(tf.constant(x[:, sl]), tf.constant(y[:, sl]), tf.constant(w[:, sl]), states)
+        total += float(nll)
+    return total, n
+
+
+_SCORING_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _scoring_step(model: CharLanguageModel):
+    # Cached outside the model: a tf.function attribute on it would be tracked and saved with it.
+    fn = _SCORING_STEPS.get(model)
+    if fn is None:
+
+        @tf.function(reduce_retracing=True)
+        def fn(x, y, w, states):
+            logits, states = model.step(x, states)
+            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=tf.cast(logits, tf.float32))
+            return tf.reduce_sum(nll * w), states
+
+        _SCORING_STEPS[model] = fn
+    return fn
