@@ -119,17 +119,26 @@ class RecurrentCell(keras.layers.Layer, _DropoutMaskMixin):
 
     # -- The split used by seqtasks' layers ----------------------------------------------------------------
 
-    def input_projection(self, inputs, input_mask=None):
+    def input_projection(self, inputs, input_mask=None, time_major=False):
         """Input-to-hidden projection of `inputs` (`(batch, features)` or `(batch, time, features)`).
 
         Args:
             inputs: Input tensor; a time axis, if present, is projected in the same matmul.
             input_mask: Optional dropout mask of shape `(batch, features)`, shared by all time steps.
+            time_major: Whether 3-D `inputs` are `(time, batch, features)`.
         """
         if input_mask is not None:
             if len(inputs.shape) == 3:
-                input_mask = ops.expand_dims(input_mask, 1)
+                input_mask = ops.expand_dims(input_mask, 1 - int(time_major))
             inputs = inputs * input_mask
+        if len(inputs.shape) == 3:
+            # A 2-D matmul over (steps * batch) rows is faster than the batched 3-D form.
+            shape = ops.shape(inputs)
+            flat = ops.reshape(inputs, (-1, shape[-1]))
+            projected = ops.matmul(flat, self.kernel)
+            if self.use_bias:
+                projected = projected + self.input_bias()
+            return ops.reshape(projected, (shape[0], shape[1], -1))
         projected = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             projected = projected + self.input_bias()

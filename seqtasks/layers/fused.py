@@ -75,12 +75,11 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
     def run(x, kernel, bias, *states):
         steps = tf.shape(x)[0]
         h0 = states[0]
-        c0 = states[1] if has_c else None
-        zero_out = tf.zeros_like(h0)
-        n_saved = {"lstm": 2, "gru_after": 4, "gru_before": 4, "simple_tanh": 1, "simple_relu": 1}[kind]
+        c0 = states[1] if has_c else tf.zeros([0], dtype)
+        masked = mask_f is not None
 
-        def body(t, prev_out, h, c, out_ta, hprev_ta, cprev_ta, saved):
-            p = x_ta.read(t)
+        def body(t, prev_out, h, c, out_ta, saved_ta, hprev_ta, cprev_ta):
+            p = x[t]
             if kind == "lstm":
                 z = p + tf.matmul(h, kernel)
                 zi, zf, zg, zo = tf.split(z, 4, axis=-1)
@@ -88,7 +87,7 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 g = tf.tanh(zg)
                 c_new = f * c + i * g
                 h_new = o * tf.tanh(c_new)
-                extra = [tf.concat([i, f, g, o], -1), c_new]
+                saved = tf.concat([i, f, g, o, c_new], -1)
             elif kind.startswith("gru"):
                 xz, xr, xh = tf.split(p, 3, axis=-1)
                 if kind == "gru_after":
@@ -101,24 +100,24 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                     n = tf.tanh(xh + r * rh)
                     aux = rh
                 else:
-                    inner = tf.matmul(h, kernel[:, : 2 * units])
-                    rz, rr = tf.split(inner, 2, axis=-1)
+                    rz, rr = tf.split(tf.matmul(h, kernel[:, : 2 * units]), 2, axis=-1)
                     zg = tf.sigmoid(xz + rz)
                     r = tf.sigmoid(xr + rr)
                     aux = r * h
                     n = tf.tanh(xh + tf.matmul(aux, kernel[:, 2 * units :]))
                 h_new = zg * h + (1.0 - zg) * n
-                extra = [zg, r, n, aux]
+                saved = tf.concat([zg, r, n, aux], -1)
             else:
                 a = p + tf.matmul(h, kernel)
                 h_new = tf.tanh(a) if kind == "simple_tanh" else tf.nn.relu(a)
-                extra = [h_new]
-            hprev_ta = hprev_ta.write(t, h)
-            if has_c:
-                cprev_ta = cprev_ta.write(t, c)
-            saved = [ta.write(t, e) for ta, e in zip(saved, extra, strict=True)]
-            if mask_f is not None:
-                m = m_ta.read(t)
+                saved = h_new
+            saved_ta = saved_ta.write(t, saved)
+            if masked:
+                # States before this step; without a mask they are the previous step's outputs.
+                hprev_ta = hprev_ta.write(t, h)
+                if has_c:
+                    cprev_ta = cprev_ta.write(t, c)
+                m = mask_f[t]
                 out = m * h_new + (1.0 - m) * prev_out
                 h_next = m * h_new + (1.0 - m) * h
                 c_next = (m * c_new + (1.0 - m) * c) if has_c else c
@@ -126,123 +125,133 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 out, h_next = h_new, h_new
                 c_next = c_new if has_c else c
             out_ta = out_ta.write(t, out)
-            return t + 1, out, h_next, c_next, out_ta, hprev_ta, cprev_ta, saved
+            return t + 1, out, h_next, c_next, out_ta, saved_ta, hprev_ta, cprev_ta
 
-        x_ta = tf.TensorArray(dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
-        m_ta = None
-        if mask_f is not None:
-            m_ta = tf.TensorArray(dtype, size=steps, element_shape=mask_f.shape[1:]).unstack(mask_f)
-        saved0 = [tf.TensorArray(dtype, size=steps) for _ in range(n_saved)]
-        c_init = c0 if has_c else tf.zeros([0], dtype)
-        _, _, h_t, c_t, out_ta, hprev_ta, cprev_ta, saved = tf.while_loop(
+        size_if_masked = steps if masked else 0
+        _, _, h_t, c_t, out_ta, saved_ta, hprev_ta, cprev_ta = tf.while_loop(
             lambda t, *_: t < steps,
             body,
-            (tf.constant(0), zero_out, h0, c_init, _ta(dtype, steps, h0), _ta(dtype, steps, h0),
-             tf.TensorArray(dtype, size=steps) if has_c else tf.TensorArray(dtype, size=0), saved0),
+            (
+                tf.constant(0),
+                tf.zeros_like(h0),
+                h0,
+                c0,
+                _ta(dtype, steps, h0),
+                tf.TensorArray(dtype, size=steps),
+                tf.TensorArray(dtype, size=size_if_masked),
+                tf.TensorArray(dtype, size=size_if_masked if has_c else 0),
+            ),
         )
         outputs = out_ta.stack()
-        hprev = hprev_ta.stack()
-        cprev = cprev_ta.stack() if has_c else None
-        saved_stacks = [s.stack() for s in saved]
+        saved_all = saved_ta.stack()
+        if masked:
+            hprev = hprev_ta.stack()
+            cprev = cprev_ta.stack() if has_c else None
+        else:
+            hprev = tf.concat([h0[None], outputs[:-1]], 0)
+            cprev = tf.concat([c0[None], saved_all[:-1, :, 4 * units :]], 0) if has_c else None
         final = [h_t, c_t] if has_c else [h_t]
 
         def grad(d_outputs, *d_final):
             d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
             dh_T = tf.zeros_like(h0) if d_final[0] is None else d_final[0]
-            dc_T = None
+            dc_T = tf.zeros([0], dtype)
             if has_c:
                 dc_T = tf.zeros_like(h0) if d_final[1] is None else d_final[1]
-            dout_ta = tf.TensorArray(dtype, size=steps).unstack(d_outputs)
-            hp_ta = tf.TensorArray(dtype, size=steps).unstack(hprev)
-            cp_ta = tf.TensorArray(dtype, size=steps).unstack(cprev) if has_c else None
-            sv_tas = [tf.TensorArray(dtype, size=steps).unstack(s) for s in saved_stacks]
-            gm_ta = None
-            if mask_f is not None:
-                gm_ta = tf.TensorArray(dtype, size=steps).unstack(mask_f)
+            two_writes = kind == "gru_after"
 
             def back(t, carry, dh, dc, dp_ta, dinner_ta):
-                g_out = dout_ta.read(t) + carry
-                h_prev = hp_ta.read(t)
-                if gm_ta is not None:
-                    m = gm_ta.read(t)
+                g_out = d_outputs[t] + carry
+                h_prev = hprev[t]
+                if masked:
+                    m = mask_f[t]
                     dh_new = m * (g_out + dh)
                     carry = (1.0 - m) * g_out
                     dh_pass = (1.0 - m) * dh
                     if has_c:
-                        dc_new = m * dc
-                        dc_pass = (1.0 - m) * dc
+                        dc_new, dc_pass = m * dc, (1.0 - m) * dc
                 else:
                     dh_new = g_out + dh
-                    carry = tf.zeros_like(carry)
-                    dh_pass = tf.zeros_like(dh)
+                    dh_pass = None
                     if has_c:
-                        dc_new, dc_pass = dc, tf.zeros_like(dc)
+                        dc_new, dc_pass = dc, None
+                sv = saved_all[t]
                 if kind == "lstm":
-                    gates = sv_tas[0].read(t)
-                    c_new = sv_tas[1].read(t)
-                    i, f, g, o = tf.split(gates, 4, axis=-1)
+                    i, f, g, o, c_new = tf.split(sv, 5, axis=-1)
                     tanh_c = tf.tanh(c_new)
                     dct = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
                     dz = tf.concat(
                         [
                             dct * g * i * (1.0 - i),
-                            dct * cp_ta.read(t) * f * (1.0 - f),
+                            dct * cprev[t] * f * (1.0 - f),
                             dct * i * (1.0 - g * g),
                             dh_new * tanh_c * o * (1.0 - o),
                         ],
                         -1,
                     )
-                    dh_prev = dh_pass + tf.matmul(dz, kernel, transpose_b=True)
-                    dc_prev = dc_pass + dct * f
-                    dp, dinner = dz, dz
+                    dh_prev = tf.matmul(dz, kernel, transpose_b=True)
+                    dc_prev = dct * f
+                    if dc_pass is not None:
+                        dc_prev = dc_prev + dc_pass
+                    dp = dinner = dz
                 elif kind.startswith("gru"):
-                    zg, r, n, aux = (ta.read(t) for ta in sv_tas)
+                    zg, r, n, aux = tf.split(sv, 4, axis=-1)
                     dzg = dh_new * (h_prev - n) * zg * (1.0 - zg)
                     dan = dh_new * (1.0 - zg) * (1.0 - n * n)
                     if kind == "gru_after":
                         dr = dan * aux * r * (1.0 - r)
                         dinner = tf.concat([dzg, dr, dan * r], -1)
-                        dh_prev = dh_pass + dh_new * zg + tf.matmul(dinner, kernel, transpose_b=True)
+                        dh_prev = dh_new * zg + tf.matmul(dinner, kernel, transpose_b=True)
+                        dp = tf.concat([dzg, dr, dan], -1)
                     else:
                         d_rh = tf.matmul(dan, kernel[:, 2 * units :], transpose_b=True)
                         dr = d_rh * h_prev * r * (1.0 - r)
-                        dinner = tf.concat([dzg, dr, dan], -1)
+                        dp = dinner = tf.concat([dzg, dr, dan], -1)
                         dh_prev = (
-                            dh_pass
-                            + dh_new * zg
+                            dh_new * zg
                             + d_rh * r
-                            + tf.matmul(tf.concat([dzg, dr], -1), kernel[:, : 2 * units], transpose_b=True)
+                            + tf.matmul(dp[:, : 2 * units], kernel[:, : 2 * units], transpose_b=True)
                         )
-                    dp = tf.concat([dzg, dr, dan], -1)
                     dc_prev = dc
                 else:
-                    hn = sv_tas[0].read(t)
+                    hn = sv
                     da = dh_new * ((1.0 - hn * hn) if kind == "simple_tanh" else tf.cast(hn > 0, dtype))
-                    dh_prev = dh_pass + tf.matmul(da, kernel, transpose_b=True)
-                    dp, dinner, dc_prev = da, da, dc
+                    dh_prev = tf.matmul(da, kernel, transpose_b=True)
+                    dp = dinner = da
+                    dc_prev = dc
+                if dh_pass is not None:
+                    dh_prev = dh_prev + dh_pass
                 dp_ta = dp_ta.write(t, dp)
-                dinner_ta = dinner_ta.write(t, dinner)
+                if two_writes:
+                    dinner_ta = dinner_ta.write(t, dinner)
                 return t - 1, carry, dh_prev, dc_prev, dp_ta, dinner_ta
 
-            dc0 = dc_T if has_c else tf.zeros([0], dtype)
             _, _, dh0, dc0, dp_ta, dinner_ta = tf.while_loop(
                 lambda t, *_: t >= 0,
                 back,
-                (steps - 1, tf.zeros_like(h0), dh_T, dc0, tf.TensorArray(dtype, size=steps),
-                 tf.TensorArray(dtype, size=steps)),
+                (
+                    steps - 1,
+                    tf.zeros_like(h0),
+                    dh_T,
+                    dc_T,
+                    tf.TensorArray(dtype, size=steps),
+                    tf.TensorArray(dtype, size=steps if two_writes else 0),
+                ),
             )
             d_x = dp_ta.stack()
-            d_inner = dinner_ta.stack()
+            d_inner = dinner_ta.stack() if two_writes else d_x
             flat_h = tf.reshape(hprev, [-1, tf.shape(hprev)[-1]])
+            flat_inner = tf.reshape(d_inner, [-1, tf.shape(d_inner)[-1]])
             if kind == "gru_before":
-                flat_inner = tf.reshape(d_inner, [-1, tf.shape(d_inner)[-1]])
-                d_zr, d_n = flat_inner[:, : 2 * units], flat_inner[:, 2 * units :]
-                flat_aux = tf.reshape(saved_stacks[3], [-1, tf.shape(hprev)[-1]])
+                flat_aux = tf.reshape(saved_all[:, :, 3 * units :], [-1, tf.shape(hprev)[-1]])
                 d_kernel = tf.concat(
-                    [tf.matmul(flat_h, d_zr, transpose_a=True), tf.matmul(flat_aux, d_n, transpose_a=True)], -1
+                    [
+                        tf.matmul(flat_h, flat_inner[:, : 2 * units], transpose_a=True),
+                        tf.matmul(flat_aux, flat_inner[:, 2 * units :], transpose_a=True),
+                    ],
+                    -1,
                 )
             else:
-                flat_inner = tf.reshape(d_inner, [-1, tf.shape(d_inner)[-1]])
                 d_kernel = tf.matmul(flat_h, flat_inner, transpose_a=True)
             d_bias = tf.reduce_sum(flat_inner, 0) if use_rbias else tf.zeros([0], dtype)
             d_states = [dh0, dc0] if has_c else [dh0]

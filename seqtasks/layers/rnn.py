@@ -201,7 +201,8 @@ class RNN(keras.layers.Layer):
         split_cell = hasattr(cell, "input_projection") and hasattr(cell, "recurrent_step")
         if split_cell:
             input_mask, recurrent_mask = cell.draw_dropout_masks(sequences[:, 0], states[0], training)
-            projected = cell.input_projection(sequences, input_mask)
+            # Transposing the narrow inputs (not the gates-wide projection) to time-major is the cheaper order.
+            projected = cell.input_projection(tf.transpose(sequences, [1, 0, 2]), input_mask, time_major=True)
             kind = fused.fused_kind(cell) if FUSED and not self.unroll else None
             if kind is not None:
                 return self._fused_loop(kind, projected, states, mask)
@@ -213,7 +214,7 @@ class RNN(keras.layers.Layer):
             if hasattr(cell, "reset_dropout_mask"):
                 cell.reset_dropout_mask()
                 cell.reset_recurrent_dropout_mask()
-            projected = sequences
+            projected = tf.transpose(sequences, [1, 0, 2])
             kwargs = {"training": training} if training is not None else {}
 
             def step(x_t, step_states):
@@ -230,11 +231,12 @@ class RNN(keras.layers.Layer):
             zero_output_for_mask=self.zero_output_for_mask,
             return_sequences=self.return_sequences,
             output_size=cell.output_size,
+            time_major=True,
         )
 
     def _fused_loop(self, kind, projected, states, mask):
         cell = self.cell
-        x = tf.transpose(projected, [1, 0, 2])
+        x = projected
         m = None
         if mask is not None:
             m = tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), -1)
@@ -279,8 +281,12 @@ def recurrent_loop(
     zero_output_for_mask: bool = False,
     return_sequences: bool = True,
     output_size: int | None = None,
+    time_major: bool = False,
 ):
-    """Iterates `step(x_t, states) -> (output, new_states)` over axis 1 of `inputs`.
+    """Iterates `step(x_t, states) -> (output, new_states)` over the time axis of `inputs`.
+
+    `inputs` is `(batch, time, ...)`, or `(time, batch, ...)` with `time_major`; `mask` is always
+    `(batch, time)`.
 
     Masked steps (mask False) keep the previous states and repeat the previous output (or output zeros when
     `zero_output_for_mask`). With `go_backwards` the steps run from last to first and the outputs come out in that
@@ -290,7 +296,7 @@ def recurrent_loop(
         `(last_output, outputs, final_states)`; `outputs` is `(batch, time, units)` or None when
         `return_sequences` is False.
     """
-    x = tf.transpose(inputs, [1, 0, 2])
+    x = inputs if time_major else tf.transpose(inputs, [1, 0, 2])
     m = None
     if mask is not None:
         m = tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), -1)
