@@ -487,6 +487,16 @@ class ConnectedDigits(Sequence):
         silences.append(float(rng.uniform(*self.edge_seconds)))
         return chosen, gains, silences
 
+    def num_samples(self, index: int) -> int:
+        """Length in samples of utterance `index` (without building its audio)."""
+        chosen, _, silences = self.plan(index)
+        total = sum(int(round(s * self.sample_rate)) for s in silences)
+        return total + sum(int(self._audio(r).size) for r in chosen)
+
+    def transcript(self, index: int) -> str:
+        """Transcript of utterance `index` (without building its audio)."""
+        return " ".join(r.transcript for r in self.plan(index)[0])
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]

@@ -18,7 +18,9 @@ import tensorflow as tf
 
 from seqtasks.audio.features import AudioFeatures
 from seqtasks.audio.specaugment import SpecAugment
+from seqtasks.decoding.ctc import ctc_greedy_decode
 from seqtasks.layers import RecurrentStack
+from seqtasks.losses.ctc import ctc_feasible, ctc_loss
 
 
 def _positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
@@ -141,6 +143,48 @@ class ConvFrontEnd(keras.layers.Layer):
         return {**base_config, **config}
 
 
+def _scale_for_replicas(loss: tf.Tensor) -> tf.Tensor:
+    """Divides a per-replica mean loss by the replica count, as Keras' compiled losses do, so that the summed
+    gradients of all replicas are those of the global-batch mean."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
+
+
+def _dense_to_sparse(ids: tf.Tensor, lengths: tf.Tensor) -> tf.SparseTensor:
+    ids = tf.cast(ids, tf.int64)
+    indices = tf.where(tf.sequence_mask(lengths, tf.shape(ids)[1]))
+    return tf.SparseTensor(indices, tf.gather_nd(ids, indices), tf.cast(tf.shape(ids), tf.int64))
+
+
+@keras.saving.register_keras_serializable(package="seqtasks")
+class CharacterErrorRate(keras.metrics.Metric):
+    """Character error rate of greedy CTC decoding: total edit distance / total reference characters.
+
+    `update_state(labels, label_lengths, logits, logit_lengths)`; the result over a whole epoch is the corpus
+    CER (not a mean of per-batch rates). Beam-search CER/WER with jiwer come from the task's `evaluate`.
+    """
+
+    def __init__(self, name: str = "cer", blank_index: int | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.blank_index = blank_index
+        self.errors = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="errors")
+        self.characters = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="characters")
+
+    def update_state(self, labels, label_lengths, logits, logit_lengths):
+        hyp_ids, hyp_lengths = ctc_greedy_decode(logits, logit_lengths, self.blank_index)
+        truth = _dense_to_sparse(labels, label_lengths)
+        hypothesis = _dense_to_sparse(hyp_ids, hyp_lengths)
+        distances = tf.edit_distance(hypothesis, truth, normalize=False)
+        self.errors.assign_add(tf.reduce_sum(tf.cast(distances, tf.float32)))
+        self.characters.assign_add(tf.cast(tf.reduce_sum(label_lengths), tf.float32))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.errors, self.characters)
+
+    def get_config(self):
+        return {**super().get_config(), "blank_index": self.blank_index}
+
+
 @keras.saving.register_keras_serializable(package="seqtasks")
 class CTCSpeechModel(keras.Model):
     """Waveforms to CTC logits over an alphabet + blank (blank = last class).
@@ -161,6 +205,12 @@ class CTCSpeechModel(keras.Model):
         recurrent_dropout: recurrent dropout inside the cells (disables fused kernels).
         residual: residual connections between recurrent layers of equal width.
         seed: seed of SpecAugment and dropout.
+
+    Training: `compile(optimizer)` without a loss; `fit` takes `(inputs, targets)` with targets
+    `{"labels": int (batch, max_chars) padded with -1, "label_length": int (batch,)}`. `compute_loss` is the
+    mean CTC loss over the batch (utterances whose transcript cannot fit their frames are masked, see
+    `seqtasks.losses.ctc`); `cer` (greedy-decoding character error rate) and `infeasible` (masked utterances) are
+    reported as metrics.
 
     Call arguments:
         inputs: dict with `"waveform"` float32 `(batch, samples)` zero-padded and `"waveform_length"` int
@@ -233,7 +283,9 @@ class CTCSpeechModel(keras.Model):
             recurrent_dropout=recurrent_dropout, residual=residual, seed=seed, name="encoder",
         )
         self.output_dropout = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")
-        self.classifier = keras.layers.Dense(self.num_classes, name="classifier")
+        self.classifier = keras.layers.Dense(self.num_classes, dtype="float32", name="classifier")
+        self.cer_metric = CharacterErrorRate(blank_index=self.num_classes - 1)
+        self.infeasible_metric = keras.metrics.Sum(name="infeasible")
 
     @property
     def blank_index(self) -> int:
@@ -278,6 +330,22 @@ class CTCSpeechModel(keras.Model):
         features, frame_lengths = self.featurizer(waveform, lengths)
         logits, logit_lengths = self.logits_from_features(features, frame_lengths, training=training)
         return {"logits": logits, "logit_lengths": logit_lengths}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        del x, sample_weight, training
+        losses = ctc_loss(
+            y["labels"], y_pred["logits"], y["label_length"], y_pred["logit_lengths"], self.blank_index
+        )
+        loss = tf.reduce_mean(losses)
+        for extra in self.losses:
+            loss = loss + tf.cast(extra, loss.dtype)
+        return _scale_for_replicas(loss)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        feasible = ctc_feasible(y["labels"], y["label_length"], y_pred["logit_lengths"])
+        self.infeasible_metric.update_state(tf.reduce_sum(1 - tf.cast(feasible, tf.float32)))
+        self.cer_metric.update_state(y["labels"], y["label_length"], y_pred["logits"], y_pred["logit_lengths"])
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def get_config(self):
         config = {

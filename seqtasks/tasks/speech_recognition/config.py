@@ -1,0 +1,188 @@
+"""Configuration schema of the `speech_recognition` task (sections data / model / train / eval / export / predict).
+
+`recipes/configs/speech_recognition.yaml` restates every key with its comment; the defaults here are the ones
+that reach the FSDD connected-digits target on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from seqtasks.config import (
+    DataConfig,
+    EvalConfig,
+    ExportConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
+
+
+@dataclass
+class SpeechData(DataConfig):
+    """Where the utterances come from (inherits dataset, path, data_dir, tfds_data_dir)."""
+
+    # Named dataset when `path` is empty: "fsdd_connected_digits" (1-7 FSDD digits of one speaker joined,
+    # transcribed as words), "fsdd" (single FSDD digits). Your own data: set `path` (manifests or folders).
+    dataset: str = "fsdd_connected_digits"
+    # FSDD folder (holding recordings/ or the .wav files); "" = <data_dir>/fsdd, with data_dir from --data-dir
+    # or $SEQTASKS_DATA_DIR.
+    fsdd_dir: str = ""
+    # Sample rate the model works at; every file is resampled to it on reading (8000 = FSDD's own rate).
+    sample_rate: int = 8000
+    # Validation manifests/folders for your own data; [] = hold out `validation_fraction` of `path`.
+    validation_path: list[str] = field(default_factory=list)
+    # Fraction of `path` held out (seeded) for validation when `validation_path` is empty.
+    validation_fraction: float = 0.1
+    # Test manifests/folders scored by `evaluate` after training; [] = the validation data.
+    test_path: list[str] = field(default_factory=list)
+    # Bad audio (unreadable, empty, too short for its transcript under CTC, characters outside the alphabet):
+    # "fail" stops with the file name; "skip" drops it and reports the count and the files.
+    on_bad_audio: Literal["fail", "skip"] = "fail"
+    # Output characters; "" = every character of the training transcripts (after normalisation).
+    alphabet: str = ""
+    # Lower-case transcripts and strip punctuation (apostrophes kept) before training and scoring.
+    normalize_transcripts: bool = True
+    # Fine-tuning data with characters the source model lacks: "error" (name them), or "extend" (new output
+    # classes, initialised fresh; the other classes keep their trained weights).
+    new_characters: Literal["error", "extend"] = "error"
+    # Connected digits: utterances per training epoch (freshly generated every epoch, seeded).
+    train_utterances: int = 3000
+    # Connected digits: validation utterances (fixed), from the recordings with `validation_indices`.
+    validation_utterances: int = 200
+    # Connected digits: test utterances (fixed), only from the FSDD test recordings (index 0-4).
+    test_utterances: int = 500
+    # FSDD recording indices used for validation (the test indices 0-4 are excluded); [] = no validation.
+    validation_indices: list[int] = field(default_factory=lambda: [5, 6, 7, 8, 9])
+    # Connected digits: fewest and most digits per utterance.
+    min_digits: int = 1
+    max_digits: int = 7
+    # Connected digits: longest silence between two digits, and before/after the utterance, in seconds.
+    max_gap_seconds: float = 0.4
+    # Connected digits: each recording's gain is drawn uniformly in [-gain_db, +gain_db] dB.
+    gain_db: float = 6.0
+
+
+@dataclass
+class SpeechModel(ModelConfig):
+    """Features, augmentation and network."""
+
+    # Acoustic features computed inside the model: "log_mel" or "mfcc".
+    features: Literal["log_mel", "mfcc"] = "log_mel"
+    # Analysis window and hop in milliseconds (converted to samples at data.sample_rate).
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    # FFT size in samples; 0 = the next power of two >= the window.
+    n_fft: int = 0
+    # Mel bands, and their frequency range in Hz (fmax 0 = Nyquist).
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 0.0
+    # Mel scale: HTK formula (true) or Slaney's (false); Slaney area normalisation of the filters.
+    htk: bool = False
+    mel_norm: Literal["slaney", "none"] = "slaney"
+    # Log compression: "natural" = ln(mel + log_offset); "db" = librosa's power_to_db (80 dB range).
+    log: Literal["natural", "db"] = "natural"
+    log_offset: float = 1.0e-6
+    # MFCCs kept (features = "mfcc").
+    n_mfcc: int = 13
+    # Per-utterance mean and variance normalisation of every feature channel.
+    normalize_features: bool = True
+    # SpecAugment while training: masks per utterance and the largest mask widths (channels / frames);
+    # a time mask covers at most time_mask_ratio of the utterance.
+    specaugment: bool = True
+    freq_masks: int = 2
+    freq_mask_width: int = 6
+    time_masks: int = 2
+    time_mask_width: int = 10
+    time_mask_ratio: float = 0.1
+    # Convolutional front end: channels per layer ([] = none), odd kernel size, time and frequency strides.
+    # The product of conv_time_strides is the time subsampling of the CTC output.
+    conv_filters: list[int] = field(default_factory=lambda: [32, 32])
+    conv_kernel_size: int = 3
+    conv_time_strides: list[int] = field(default_factory=lambda: [2, 1])
+    conv_freq_strides: list[int] = field(default_factory=lambda: [2, 2])
+    # Bidirectional recurrent stack: cell type, units per direction, layers.
+    cell_type: Literal["gru", "lstm"] = "gru"
+    units: int = 128
+    num_layers: int = 3
+    # Dropout between recurrent layers and before the output layer; recurrent dropout inside the cells
+    # (slower: disables fused kernels); residual connections between layers of equal width.
+    dropout: float = 0.1
+    recurrent_dropout: float = 0.0
+    residual: bool = False
+
+
+@dataclass
+class SpeechTrain(TrainConfig):
+    """Shared training knobs with speech defaults."""
+
+    batch_size: int = 32
+    epochs: int = 40
+    # Wall-clock budget of the default config (the FSDD target is "within 20 minutes on a 2-core CPU").
+    max_minutes: float = 20.0
+    learning_rate: float = 2.0e-3
+    early_stopping_patience: int = 6
+    checkpoint_every_steps: int = 200
+
+
+@dataclass
+class SpeechEval(EvalConfig):
+    """Evaluation and decoding (also used by predict and the exported model)."""
+
+    batch_size: int = 32
+    # CTC decoding: "greedy" (best path) or "beam" (prefix beam search, no language model).
+    decoder: Literal["greedy", "beam"] = "beam"
+    # Beams kept by the beam search decoder.
+    beam_width: int = 8
+
+
+@dataclass
+class SpeechPredict:
+    """`seqtasks predict` outputs."""
+
+    # Folder (relative to the run directory) for one PNG per input file: spectrogram + CTC alignment;
+    # "" = no plots.
+    alignment_dir: str = "alignments"
+
+
+@dataclass
+class SpeechRecognitionConfig(RunConfig):
+    data: SpeechData = field(default_factory=SpeechData)
+    model: SpeechModel = field(default_factory=SpeechModel)
+    train: SpeechTrain = field(default_factory=SpeechTrain)
+    eval: SpeechEval = field(default_factory=SpeechEval)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    predict: SpeechPredict = field(default_factory=SpeechPredict)
+
+
+def feature_kwargs(model: SpeechModel, sample_rate: int) -> dict:
+    """`AudioFeatures` keyword arguments (besides `sample_rate`) for a model config at `sample_rate`."""
+    win_length = max(1, int(round(model.window_ms * sample_rate / 1000.0)))
+    hop_length = max(1, int(round(model.hop_ms * sample_rate / 1000.0)))
+    n_fft = model.n_fft or 1 << (win_length - 1).bit_length()
+    if n_fft < win_length:
+        from seqtasks.errors import ConfigError
+
+        raise ConfigError(
+            f"model.n_fft={n_fft} is shorter than the {model.window_ms} ms window ({win_length} samples at "
+            f"{sample_rate} Hz); set model.n_fft=0 or >= {win_length}"
+        )
+    return {
+        "kind": model.features, "n_fft": n_fft, "hop_length": hop_length, "win_length": win_length,
+        "n_mels": model.n_mels, "fmin": model.fmin, "fmax": model.fmax or None, "htk": model.htk,
+        "mel_norm": None if model.mel_norm == "none" else model.mel_norm, "log": model.log,
+        "log_offset": model.log_offset, "n_mfcc": model.n_mfcc, "normalize": model.normalize_features,
+    }
+
+
+def specaugment_kwargs(model: SpeechModel) -> dict | None:
+    """`SpecAugment` keyword arguments, or None when it is off."""
+    if not model.specaugment:
+        return None
+    return {
+        "freq_mask_param": model.freq_mask_width, "num_freq_masks": model.freq_masks,
+        "time_mask_param": model.time_mask_width, "num_time_masks": model.time_masks,
+        "time_mask_ratio": model.time_mask_ratio,
+    }

@@ -1,0 +1,138 @@
+"""End to end: train a few steps on a handful of FSDD files, evaluate, predict (with alignment PNG), export,
+reload the SavedModel in a process without seqtasks, fine-tune on a user manifest."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from seqtasks.errors import DataError
+from seqtasks.runtime import commands
+
+TINY = [
+    "data.train_utterances=16", "data.validation_utterances=4", "data.test_utterances=4", "data.max_digits=2",
+    "model.units=8", "model.num_layers=1", "model.conv_filters=4,4", "model.n_mels=16",
+    "model.freq_mask_width=2", "train.epochs=1", "train.batch_size=8", "eval.batch_size=8",
+    "eval.beam_width=2", "train.verbose=none", "train.max_minutes=0", "train.checkpoint_every_steps=0",
+]
+SPEAKERS = ("george", "jackson")
+INDICES = (0, 1, 5, 10, 11)
+
+
+def _fsdd(root, shared):
+    """A handful of FSDD recordings: real ones when the shared data is present, else synthetic stand-ins."""
+    folder = root / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    source = shared / "fsdd" / "recordings" if shared is not None else None
+    rng = np.random.default_rng(0)
+    for speaker in SPEAKERS:
+        for digit in range(10):
+            for index in INDICES:
+                name = f"{digit}_{speaker}_{index}.wav"
+                if source is not None and (source / name).is_file():
+                    shutil.copy(source / name, folder / name)
+                else:
+                    t = np.arange(2400) / 8000
+                    tone = 0.3 * np.sin(2 * np.pi * (200 + 60 * digit) * t) + 0.01 * rng.standard_normal(t.size)
+                    soundfile.write(folder / name, tone.astype(np.float32), 8000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from tests.conftest import SHARED_DATA
+
+    root = tmp_path_factory.mktemp("speech")
+    data_dir = _fsdd(root / "data", SHARED_DATA if (SHARED_DATA / "fsdd").is_dir() else None)
+    workdir = root / "run"
+    outcome = commands.train(
+        "speech_recognition", workdir, overrides=TINY + ["data.validation_indices=5"], data_dir=str(data_dir)
+    )
+    return outcome, data_dir
+
+
+def test_train_writes_run_and_evaluates(trained):
+    outcome, _ = trained
+    run = outcome.run
+    assert (run.assets / "alphabet.json").is_file()
+    assert json.loads((run.assets / "alphabet.json").read_text())["characters"].startswith(" ")
+    assert set(outcome.evaluation) == {"cer", "wer", "utterances", "skipped"}
+    assert outcome.evaluation["utterances"] == 4 and outcome.evaluation["cer"] >= 0.0
+    metrics = json.loads(run.metrics.read_text())
+    assert "evaluation" in metrics
+    assert (outcome.export_dir / "saved_model.pb").is_file()
+    assert outcome.fit.monitor == "val_cer"
+
+
+def test_evaluate_manifest_and_predict_with_alignment(trained, tmp_path):
+    outcome, data_dir = trained
+    recordings = data_dir / "fsdd" / "recordings"
+    manifest = tmp_path / "eval.csv"
+    manifest.write_text(
+        "path,transcript\n"
+        f"{recordings / '3_george_0.wav'},Three.\n"
+        f"{recordings / '7_jackson_1.wav'},\"Seven\"\n"
+    )
+    metrics = commands.evaluate(outcome.run.root, paths=[str(manifest)], out=io.StringIO())
+    assert metrics["utterances"] == 2
+    out = io.StringIO()
+    results = commands.predict(outcome.run.root, [str(recordings / "3_george_0.wav")], out=out)
+    assert len(results) == 1 and isinstance(results[0], str)
+    assert out.getvalue().startswith(str(recordings / "3_george_0.wav") + "\t")
+    png = outcome.run.root / "alignments" / "3_george_0.png"
+    assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_reloads_without_seqtasks_and_matches(trained, tmp_path):
+    outcome, data_dir = trained
+    wav = data_dir / "fsdd" / "recordings" / "5_george_0.wav"
+    expected = commands.predict(outcome.run.root, [str(wav)], out=io.StringIO())[0]
+    audio, rate = soundfile.read(wav, dtype="float32")
+    np.save(tmp_path / "audio.npy", audio)
+    script = f"""
+import sys
+sys.modules["seqtasks"] = None  # any import of seqtasks now fails
+import numpy as np, tensorflow as tf
+model = tf.saved_model.load({str(outcome.export_dir)!r})
+audio = np.load({str(tmp_path / 'audio.npy')!r})
+native = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant({rate}))["transcript"]
+doubled = np.repeat(audio, 2)  # the same audio at twice the rate (crude, but a valid 16 kHz waveform)
+other = model.transcribe(waveform=tf.constant(doubled), sample_rate=tf.constant({2 * rate}))["transcript"]
+batch = model.signatures["transcribe_batch"](waveforms=tf.constant(audio[None]), lengths=tf.constant([audio.size]))
+print(repr(native.numpy().decode()), repr(batch["transcripts"].numpy()[0].decode()), type(other.numpy()).__name__)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    native, batch, kind = result.stdout.strip().splitlines()[-1].split(" ")
+    assert native == repr(expected) and batch == repr(expected) and kind == "bytes"
+
+
+def test_finetune_on_manifest_extends_alphabet(trained, tmp_path):
+    outcome, data_dir = trained
+    recordings = data_dir / "fsdd" / "recordings"
+    manifest = tmp_path / "mine.jsonl"
+    rows = [{"path": str(recordings / f"{d}_jackson_10.wav"), "transcript": f"{w}!" if d else "0 zero"}
+            for d, w in enumerate(["zero", "one", "two", "three"])]
+    manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    sets = ["train.epochs=1", "data.validation_fraction=0.25"]
+    with pytest.raises(DataError, match="characters the source model cannot output: '0'"):
+        commands.finetune(None, outcome.run.root, tmp_path / "ft_error", overrides=sets, data_paths=[str(manifest)])
+    result = commands.finetune(
+        None, outcome.run.root, tmp_path / "ft", overrides=sets + ["data.new_characters=extend"],
+        data_paths=[str(manifest)],
+    )
+    old = json.loads((outcome.run.assets / "alphabet.json").read_text())["characters"]
+    new = json.loads((result.run.assets / "alphabet.json").read_text())["characters"]
+    assert new == old + "0"
+    assert result.evaluation["utterances"] >= 1
