@@ -1,0 +1,23 @@
+"""The commented default config lists every key with the schema's default."""
+
+from pathlib import Path
+
+import yaml
+
+from seqtasks.config import config_to_dict, load_config
+from seqtasks.tasks.sentiment import SentimentConfig
+
+CONFIG = Path(__file__).resolve().parents[3] / "recipes" / "configs" / "sentiment.yaml"
+
+
+def test_default_yaml_matches_schema_and_is_commented():
+    defaults = config_to_dict(SentimentConfig())
+    loaded = config_to_dict(load_config(SentimentConfig, [CONFIG]))
+    assert loaded == defaults
+    written = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    assert {s: set(v) for s, v in written.items()} == {s: set(v) for s, v in defaults.items()}
+    lines = CONFIG.read_text(encoding="utf-8").splitlines()
+    keys = [i for i, line in enumerate(lines) if line.startswith("  ") and not line.strip().startswith("#")]
+    # Every key, or the group of keys it belongs to, has a comment line right above it.
+    uncommented = [lines[i] for i in keys if not any(lines[j].strip().startswith("#") for j in range(max(i - 3, 0), i))]
+    assert not uncommented
