@@ -207,7 +207,13 @@ def apply_override(config: RunConfig, item: str) -> None:
     hints = _field_types(type(section))
     if key not in hints:
         _unknown_key(f"{section_name}.{key}", _all_keys(config), "--set")
-    value = _convert(hints[key], _parse_scalar(raw), f"{section_name}.{key}", "--set", from_string=True)
+    if hints[key] is str:
+        # Text is taken as written (a prompt like "ROMEO:" is not YAML); quotes allow escapes such as "\n".
+        text = raw.strip()
+        value = _parse_scalar(text) if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else raw
+        value = _convert(str, value, f"{section_name}.{key}", "--set", from_string=True)
+    else:
+        value = _convert(hints[key], _parse_scalar(raw), f"{section_name}.{key}", "--set", from_string=True)
     setattr(section, key, value)
 
 

@@ -6,11 +6,12 @@ order, written out top to bottom. Each function works for every registered task.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +24,7 @@ from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime.optimizers import make_optimizer
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import RunDir, read_json, write_json_atomic
-from seqtasks.runtime.strategy import is_chief, make_strategy
+from seqtasks.runtime.strategy import make_strategy
 from seqtasks.runtime.trainer import FitResult, epoch_dataset, fit, restore_model_weights
 from seqtasks.tasks import Task, get_task
 
@@ -90,19 +91,46 @@ def task_for_run(workdir: str | os.PathLike, task_name: str | None = None) -> tu
 # ------------------------------------------------------------------------------------------- train
 
 
-def _set_precision(config: RunConfig) -> None:
+@contextlib.contextmanager
+def precision_policy(config: RunConfig) -> Iterator[None]:
+    """Sets the Keras dtype policy of `train.mixed_precision` for building and training; float32 afterwards."""
     policy = config.train.mixed_precision
     keras.mixed_precision.set_global_policy("float32" if policy == "off" else policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
-def build_for_training(task: Task, strategy: tf.distribute.Strategy, steps_per_epoch: int | None) -> keras.Model:
+def start_run(task_name: str, config: RunConfig, run: RunDir) -> Task:
+    """Creates the task for `config` in `run`: seeds every generator, writes config.yaml and task.txt (chief)."""
+    cls = get_task(task_name)
+    keras.utils.set_random_seed(config.train.seed)
+    task = cls(config, run)
+    if task.is_writer:
+        run.root.mkdir(parents=True, exist_ok=True)
+        save_config(config, run.config, header=f"seqtasks {cls.name} run config (resolved)")
+        run.task_file.write_text(cls.name + "\n", encoding="utf-8")
+    return task
+
+
+def build_for_training(task: Task, strategy: tf.distribute.Strategy) -> keras.Model:
     """Builds and compiles the task's model with the configured optimizer inside the strategy scope."""
     cfg = task.config.train
+    _, steps_per_epoch = epoch_dataset(task, 0)
     total = (steps_per_epoch or 1) * cfg.epochs
     with strategy.scope():
         model = task.build_model()
         task.compile_model(model, make_optimizer(cfg, total))
     return model
+
+
+def evaluate_best(task: Task) -> tuple[keras.Model, dict[str, Any]]:
+    """A float32 copy of the model with the run's best weights, outside any strategy (so that the export graph
+    holds no distributed variables), and its evaluation on the task's evaluation split."""
+    model = task.build_model()
+    restore_model_weights(task.run, model)
+    return model, task.evaluate(model)
 
 
 def train(
@@ -169,31 +197,17 @@ def finetune(
 
 
 def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, keras.Model] | None) -> TrainOutcome:
-    _set_precision(config)
-    try:
-        strategy = make_strategy(config.train.strategy)
-        chief = is_chief(strategy)
-        keras.utils.set_random_seed(config.train.seed)
-        task = cls(config, run)
-        if chief:
-            run.root.mkdir(parents=True, exist_ok=True)
-            save_config(config, run.config, header=f"seqtasks {cls.name} run config (resolved)")
-            run.task_file.write_text(cls.name + "\n", encoding="utf-8")
-        task.prepare_data(source=source[0] if source else None)
-        _, steps = epoch_dataset(task, 0)
-        model = build_for_training(task, strategy, steps)
-        fresh = tf.train.latest_checkpoint(str(run.checkpoints)) is None
-        if source is not None and fresh:
+    strategy = make_strategy(config.train.strategy)
+    task = start_run(cls.name, config, run)
+    task.prepare_data(source=source[0] if source else None)
+    with precision_policy(config):
+        model = build_for_training(task, strategy)
+        if source is not None and tf.train.latest_checkpoint(str(run.checkpoints)) is None:
             task.finetune_from(model, source[0], source[1])
-        result = fit(task, model, run, strategy, resume=True)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    if not chief:
+        result = fit(task, model, run, strategy)
+    if not task.is_writer:
         return TrainOutcome(run, result, {}, None)
-    # Evaluate and export a float32 copy outside the strategy: no distributed variables in the export graph.
-    final = task.build_model()
-    restore_model_weights(run, final)
-    evaluation = task.evaluate(final)
+    final, evaluation = evaluate_best(task)
     result.history.evaluation = {"validation": evaluation}
     result.history.save()
     export_dir = None
@@ -206,16 +220,20 @@ def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, 
 
 
 def load_trained(
-    workdir: str | os.PathLike, task_name: str | None = None, overrides: Sequence[str] = ()
+    workdir: str | os.PathLike,
+    task_name: str | None = None,
+    overrides: Sequence[str] = (),
+    prefer_latest: bool = False,
 ) -> tuple[Task, keras.Model]:
-    """A trained run's task (with its preprocessor) and model (best weights, float32, no strategy)."""
+    """A trained run's task (with its preprocessor) and model (float32, no strategy) with the best weights,
+    or with the latest checkpoint's when `prefer_latest`."""
     run, task_name = task_for_run(workdir, task_name)
     run.require_trained()
     config = resolve_config(task_name, run, (), overrides)
     task = get_task(task_name)(config, run)
     task.load_preprocessor()
     model = task.build_model()
-    restore_model_weights(run, model)
+    restore_model_weights(run, model, prefer_best=not prefer_latest)
     return task, model
 
 
@@ -279,6 +297,9 @@ __all__ = [
     "History",
     "TrainOutcome",
     "build_for_training",
+    "evaluate_best",
+    "precision_policy",
+    "start_run",
     "evaluate",
     "export",
     "finetune",

@@ -53,14 +53,15 @@ class History:
             self._tb_val.flush()
             self._tb_train.flush()
 
-    def save(self) -> None:
+    def save(self, plot: bool = True) -> None:
         if not self.writer:
             return
         write_json_atomic(
             self.run.metrics,
             {"info": self.info, "steps": self.steps, "epochs": self.epochs, "evaluation": self.evaluation},
         )
-        self.plot(self.run.curves)
+        if plot:
+            self.plot(self.run.curves)
 
     def plot(self, path: Path) -> None:
         """Training loss per logged step and every validation metric per epoch, against the step."""

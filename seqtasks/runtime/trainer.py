@@ -27,6 +27,7 @@ from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import RunDir
 from seqtasks.runtime.strategy import is_chief, write_dir
+from seqtasks.tasks.base import weight_key
 
 if TYPE_CHECKING:
     from seqtasks.tasks.base import Task
@@ -75,19 +76,14 @@ def _distribute_options(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def model_variables(model: keras.Model) -> dict[str, Any]:
-    """The model's weights keyed by their path below the model (`backbone/embedding/embeddings`, ...).
+    """The model's weights keyed by position and normalised path (`0001/backbone/embedding/embeddings`, ...).
 
     Checkpoints store this mapping rather than the model object: Keras 3 layers kept in Python lists (as in
-    deep stacks) are invisible to `tf.train.Checkpoint`'s object graph, and keying by path also lets a model
-    with another name (a fine-tuned copy, an export copy) restore the same checkpoint.
+    deep stacks) are invisible to `tf.train.Checkpoint`'s object graph, and keys free of the model's name and
+    of Keras' automatic layer numbering let another build of the same architecture (a fine-tuned copy, an
+    export copy) restore the same checkpoint, while a different architecture fails to match.
     """
-    out: dict[str, Any] = {}
-    for variable in model.weights:
-        key = variable.path.split("/", 1)[-1]
-        if key in out:
-            raise ValueError(f"two weights of model {model.name!r} share the path {variable.path!r}")
-        out[key] = variable
-    return out
+    return {f"{i:04d}/{weight_key(v.path)}": v for i, v in enumerate(model.weights)}
 
 
 class TrainingState:
@@ -221,6 +217,8 @@ class _Loop:
         self.state.batch_in_epoch.assign(batch_in_epoch)
         self.state.elapsed_seconds.assign(self.elapsed())
         self.checkpoints.save(step)
+        # The step log must reach the checkpoint's step, or a resume would leave a gap in it.
+        self.history.save(plot=False)
 
 
 def _verbosity(setting: str) -> int:
@@ -274,8 +272,8 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
     start_epoch = int(loop.state.epoch.numpy())
     offset = int(loop.state.batch_in_epoch.numpy())
     epochs_done = start_epoch
-    if loop.out_of_time():
-        loop.stopped = "time_budget"
+    if restored and loop.out_of_time():
+        loop.stopped = "time_budget"  # a fresh run always trains at least one batch, so it has a checkpoint
     for epoch in range(start_epoch, cfg.epochs):
         if loop.stopped == "time_budget":
             break

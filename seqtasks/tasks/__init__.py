@@ -10,7 +10,7 @@ import difflib
 import importlib
 
 from seqtasks.errors import ConfigError
-from seqtasks.tasks.base import Task, copy_matching_weights
+from seqtasks.tasks.base import Task, copy_matching_weights, weight_key
 
 # name -> module that defines and registers it
 BUILTIN_TASKS = {
@@ -54,4 +54,4 @@ def list_tasks() -> list[str]:
     return sorted(set(_REGISTRY) | set(BUILTIN_TASKS))
 
 
-__all__ = ["BUILTIN_TASKS", "Task", "copy_matching_weights", "get_task", "list_tasks", "register_task"]
+__all__ = ["BUILTIN_TASKS", "Task", "copy_matching_weights", "get_task", "list_tasks", "register_task", "weight_key"]

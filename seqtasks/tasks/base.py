@@ -32,6 +32,8 @@ splits them across replicas. A final partial batch is fine.
 from __future__ import annotations
 
 import abc
+import re
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
@@ -169,24 +171,31 @@ class Task(abc.ABC):
         return is_chief(tf.distribute.get_strategy() if tf.distribute.has_strategy() else None)
 
 
+def weight_key(path: str) -> str:
+    """A weight's path below its model with Keras' automatic numbering removed (`dense_3/kernel` -> `dense/kernel`),
+    so that two builds of the same architecture in one process name their weights alike."""
+    parts = path.split("/")[1:] or path.split("/")
+    return "/".join(re.sub(r"_\d+$", "", part) for part in parts)
+
+
 def copy_matching_weights(source: keras.Model, target: keras.Model) -> list[str]:
-    """Copies weights layer by layer where the layer path and all weight shapes agree.
+    """Copies each weight of `source` into the weight of `target` with the same `weight_key` (the n-th of that
+    key to the n-th) and the same shape.
 
-    Returns the names of the target layers that were left as initialised.
+    Returns the paths of the target weights that were left as initialised (e.g. a new classifier head).
     """
-    by_path = {layer.path: layer for layer in _all_layers(source)}
+    by_key: dict[str, list[Any]] = defaultdict(list)
+    for w in source.weights:
+        by_key[weight_key(w.path)].append(w)
+    seen: dict[str, int] = defaultdict(int)
     skipped = []
-    for layer in _all_layers(target):
-        if not layer.weights or layer._layers:  # containers: their sublayers are visited on their own
-            continue
-        src = by_path.get(layer.path)
-        if src is None or [w.shape for w in src.weights] != [w.shape for w in layer.weights]:
-            skipped.append(layer.path)
-            continue
-        for w_to, w_from in zip(layer.weights, src.weights, strict=True):
-            w_to.assign(w_from)
+    for w in target.weights:
+        key = weight_key(w.path)
+        i = seen[key]
+        seen[key] += 1
+        candidates = by_key.get(key, [])
+        if i < len(candidates) and tuple(candidates[i].shape) == tuple(w.shape):
+            w.assign(candidates[i])
+        else:
+            skipped.append(w.path)
     return skipped
-
-
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]

@@ -101,12 +101,12 @@ class SpeechModel(ModelConfig):
     # The product of conv_time_strides is the time subsampling of the CTC output.
     conv_filters: list[int] = field(default_factory=lambda: [32, 32])
     conv_kernel_size: int = 3
-    conv_time_strides: list[int] = field(default_factory=lambda: [2, 1])
+    conv_time_strides: list[int] = field(default_factory=lambda: [3, 1])
     conv_freq_strides: list[int] = field(default_factory=lambda: [2, 2])
     # Bidirectional recurrent stack: cell type, units per direction, layers.
     cell_type: Literal["gru", "lstm"] = "gru"
     units: int = 128
-    num_layers: int = 3
+    num_layers: int = 2
     # Dropout between recurrent layers and before the output layer; recurrent dropout inside the cells
     # (slower: disables fused kernels); residual connections between layers of equal width.
     dropout: float = 0.1

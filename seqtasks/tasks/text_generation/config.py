@@ -35,7 +35,7 @@ class TextGenerationData(DataConfig):
 @dataclass
 class TextGenerationModel(ModelConfig):
     # Recurrent cell of every layer.
-    cell_type: Literal["lstm", "gru", "simple_rnn"] = "lstm"
+    cell_type: Literal["lstm", "gru", "simple_rnn"] = "gru"
     # Units per recurrent layer.
     units: int = 512
     # Number of stacked recurrent layers.
@@ -50,9 +50,16 @@ class TextGenerationModel(ModelConfig):
 
 @dataclass
 class TextGenerationTrain(TrainConfig):
+    """Defaults sized for the 15-minute CPU budget on tinyshakespeare (see recipes/configs/text_generation.yaml)."""
+
     batch_size: int = 64
     epochs: int = 30
-    learning_rate: float = 2e-3
+    max_minutes: float = 15.0
+    learning_rate: float = 3e-3
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "exponential"
+    decay_steps: int = 400
+    decay_rate: float = 0.5
+    checkpoint_every_steps: int = 100
 
 
 @dataclass

@@ -188,7 +188,7 @@ class TranslationPreprocessor:
         pairs: Sequence[Pair],
         batch_size: int,
         shuffle: bool = False,
-        seed: int = 0,
+        seed: int | tuple[int, ...] = 0,
         max_source_length: int | None = None,
         max_target_length: int | None = None,
         bucket_batches: int = 50,
@@ -201,15 +201,38 @@ class TranslationPreprocessor:
         the batches shuffled again, all from `seed`, so the same seed gives the same batches.
         """
         sources, targets = self.encode_pairs(pairs)
+        return self.dataset_from_ids(
+            sources,
+            targets,
+            batch_size,
+            shuffle,
+            seed,
+            max_source_length,
+            max_target_length,
+            bucket_batches,
+        )
+
+    def dataset_from_ids(
+        self,
+        sources: Sequence[Sequence[int]],
+        targets: Sequence[Sequence[int]],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int | tuple[int, ...] = 0,
+        max_source_length: int | None = None,
+        max_target_length: int | None = None,
+        bucket_batches: int = 50,
+    ) -> tf.data.Dataset:
+        """`dataset` for pairs already encoded with `encode_pairs`."""
         keep = [
             i
-            for i in range(len(pairs))
+            for i in range(len(sources))
             if (max_source_length is None or len(sources[i]) <= max_source_length)
             and (max_target_length is None or len(targets[i]) + 1 <= max_target_length)
         ]
         order = np.array(keep, dtype=np.int64)
         if shuffle:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(list(seed) if isinstance(seed, tuple) else seed)
             order = order[rng.permutation(len(order))]
             window = batch_size * bucket_batches
             chunks = []
@@ -224,7 +247,7 @@ class TranslationPreprocessor:
                 if batches
                 else order
             )
-        src = [sources[i] for i in order]
+        src = [list(sources[i]) for i in order]
         tgt_in = [[BOS_ID, *targets[i]] for i in order]
         tgt_out = [[*targets[i], EOS_ID] for i in order]
         if not src:

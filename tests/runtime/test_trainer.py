@@ -1,0 +1,94 @@
+"""The shared training loop: resume at the batch level, best model, early stopping, time budget, reports."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.runtime import commands, trainer
+from tests.runtime.toy import ToyTask  # noqa: F401 - registers toy_regression
+
+TINY = ["train.batch_size=16", "train.learning_rate=0.05", "train.verbose=none", "train.log_every_steps=1",
+        "train.early_stopping_patience=0", "export.after_train=false"]
+
+
+def final_weights(run_dir):
+    _, model = commands.load_trained(run_dir, prefer_latest=True)
+    return [w.numpy() for w in model.weights]
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch):
+    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3"]  # 5 steps per epoch
+    straight = commands.train("toy_regression", tmp_path / "straight", overrides=sets)
+    assert straight.fit.step == 15
+
+    original = trainer._LoopCallback.on_train_batch_end
+
+    def crash_at_step_8(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.loop.step_var.numpy()) == 8:
+            raise KeyboardInterrupt  # as if the process were killed after step 8 (last checkpoint: step 6)
+
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        commands.train("toy_regression", tmp_path / "resumed", overrides=sets)
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    assert tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints")).endswith("ckpt-6")
+
+    resumed = commands.train("toy_regression", tmp_path / "resumed", resume=True)  # config.yaml is reused
+    assert resumed.fit.step == 15 and resumed.fit.epochs_done == 3
+    for a, b in zip(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]  # epoch 2 recorded once, after the resume
+    assert [s["step"] for s in metrics["steps"]] == list(range(1, 16))
+    assert "mse" in metrics["evaluation"]["validation"]
+    assert (tmp_path / "resumed" / "curves.png").stat().st_size > 1000
+    assert list((tmp_path / "resumed" / "tensorboard" / "train").glob("events.out.tfevents.*"))
+
+
+def test_best_model_and_early_stopping(tmp_path):
+    # With a zero learning rate the validation loss never improves after the first epoch.
+    out = commands.train(
+        "toy_regression", tmp_path / "run",
+        overrides=[*TINY, "train.epochs=10", "train.learning_rate=1e-12", "train.early_stopping_patience=2"],
+    )
+    assert out.fit.stopped == "early_stopping" and out.fit.epochs_done == 3
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "best")).endswith("ckpt-5")  # best: epoch 1
+    assert out.fit.best == pytest.approx(json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"][0]["val_loss"])
+
+
+def test_time_budget_stops_mid_epoch_and_resume_continues(tmp_path):
+    out = commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=2", "train.max_minutes=1e-9"])
+    assert out.fit.stopped == "time_budget" and out.fit.step == 1
+    again = commands.train("toy_regression", tmp_path / "run", overrides=["train.max_minutes=0"])
+    assert again.fit.step == 10 and again.fit.stopped == "epochs"
+
+
+def test_resume_flags_and_task_mismatch(tmp_path):
+    with pytest.raises(CheckpointError, match="has no checkpoint to resume from"):
+        commands.train("toy_regression", tmp_path / "new", overrides=TINY, resume=True)
+    commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])
+    with pytest.raises(CheckpointError, match="already holds a trained run"):
+        commands.train("toy_regression", tmp_path / "run", resume=False)
+    with pytest.raises(ConfigError, match="belongs to task 'toy_regression', not 'text_generation'"):
+        commands.train("text_generation", tmp_path / "run")
+    # A model that does not fit the checkpoint: a one-line error, not a TF traceback.
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        commands.train("toy_regression", tmp_path / "run", overrides=["model.units=3", "train.epochs=2"])
+
+
+def test_commands_on_a_trained_run(tmp_path):
+    commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])
+    out = io.StringIO()
+    values = commands.predict(tmp_path / "run", ["1,0,0,0", "0,1,0,0"], out=out)
+    assert len(values) == 2 and len(out.getvalue().splitlines()) == 2
+    export_dir = commands.export(tmp_path / "run")
+    assert (export_dir / "saved_model.pb").is_file()
+    with pytest.raises(CheckpointError, match="does not exist"):
+        commands.load_trained(tmp_path / "missing", "toy_regression")

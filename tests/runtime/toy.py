@@ -1,0 +1,66 @@
+"""A tiny regression task used to test the runtime on its own (registered as `toy_regression`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from seqtasks.config import ModelConfig, RunConfig
+from seqtasks.tasks import Task, register_task
+
+
+@dataclass
+class ToyModel(ModelConfig):
+    units: int = 8
+
+
+@dataclass
+class ToyConfig(RunConfig):
+    model: ToyModel = field(default_factory=ToyModel)
+
+
+@register_task
+class ToyTask(Task):
+    name = "toy_regression"
+    config_class = ToyConfig
+
+    def prepare_data(self, source=None):
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(100, 4)).astype("float32")
+        self.y = (self.x @ np.array([1.0, -2.0, 0.5, 3.0], "float32"))[:, None]
+
+    def load_preprocessor(self):
+        pass
+
+    def train_dataset(self, epoch):
+        order = np.random.default_rng([self.config.train.seed, epoch]).permutation(80)
+        return tf.data.Dataset.from_tensor_slices((self.x[order], self.y[order])).batch(self.config.train.batch_size)
+
+    def validation_dataset(self):
+        return tf.data.Dataset.from_tensor_slices((self.x[80:], self.y[80:])).batch(8)
+
+    def build_model(self):
+        model = keras.Sequential([keras.layers.Dense(self.config.model.units, activation="tanh"), keras.layers.Dense(1)])
+        model(np.zeros((1, 4), "float32"))
+        return model
+
+    def loss(self):
+        return "mse"
+
+    def evaluate(self, model, paths=None):
+        return {"mse": float(np.mean((model.predict(self.x[80:], verbose=0) - self.y[80:]) ** 2))}
+
+    def predict(self, model, inputs, out):
+        values = [float(model.predict(np.array([[float(v) for v in s.split(",")]], "float32"), verbose=0)[0, 0])
+                  for s in inputs]
+        for v in values:
+            out.write(f"{v:.4f}\n")
+        return values
+
+    def export(self, model, export_dir: Path):
+        model.export(str(export_dir), verbose=False)
+        return export_dir
