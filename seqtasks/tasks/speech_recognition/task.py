@@ -47,6 +47,7 @@ from seqtasks.tasks.speech_recognition.data import (
     UtteranceLoader,
     fsdd_split,
     fsdd_utterances,
+    normalize_transcript,
     read_folder,
     read_fsdd,
     read_manifest,
@@ -88,8 +89,6 @@ def read_user_data(paths: Sequence[str], normalize: bool) -> list[Utterance]:
         elif path.suffix.lower() in _MANIFEST_SUFFIXES:
             utterances.extend(read_manifest(path, normalize))
         elif path.suffix.lower() in AUDIO_EXTENSIONS and path.with_suffix(".txt").is_file():
-            from seqtasks.tasks.speech_recognition.data import normalize_transcript
-
             text = path.with_suffix(".txt").read_text(encoding="utf-8")
             utterances.append(Utterance(normalize_transcript(text) if normalize else text.strip(), path))
         elif not path.exists():
