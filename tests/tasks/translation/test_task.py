@@ -30,7 +30,7 @@ TINY = [
     "model.encoder_units=16",
     "model.decoder_units=24",
     "train.batch_size=16",
-    "train.epochs=2",
+    "train.epochs=1",
     "train.learning_rate=0.01",
     "train.warmup_steps=0",
     "train.checkpoint_every_steps=0",
@@ -76,7 +76,7 @@ def test_train_writes_run_splits_and_scores(trained):
     train_sources = {s for s, _ in pairs()} - sources(valid) - sources(test)
     assert not (sources(test) & sources(valid)) and train_sources
     metrics = json.loads((run / "metrics.json").read_text())
-    assert len(metrics["epochs"]) == 2 and "val_token_accuracy" in metrics["epochs"][0]
+    assert len(metrics["epochs"]) == 1 and "val_token_accuracy" in metrics["epochs"][0]
     evaluation = outcome.evaluation
     assert evaluation["num_sentences"] == len(test)
     for key in ("bleu", "chrf", "bleu_multi_ref", "bleu_greedy", "chrf_greedy"):
@@ -99,37 +99,43 @@ def test_evaluate_any_pair_file_and_bad_rows(trained):
         commands.evaluate(outcome.run.root, paths=[str(bad)], out=io.StringIO())
 
 
-def test_predict_greedy_and_beam_and_heat_map(trained):
+INPUTS = ["The big cat.", "Where is the small bird?", ""]
+
+
+@pytest.fixture(scope="module")
+def predictions(trained):
     tmp, outcome = trained
-    inputs = ["The big cat.", "Where is the old car?", ""]
     out = io.StringIO()
-    beam = commands.predict(outcome.run.root, inputs, out=out)
-    assert len(beam) == 3 and out.getvalue().count("\n") == 3
+    beam = commands.predict(outcome.run.root, INPUTS, out=out)
+    assert out.getvalue().splitlines() == beam
     png = tmp / "heat.png"
     greedy = commands.predict(
         outcome.run.root,
-        inputs,
+        INPUTS,
         overrides=["eval.beam_size=1", f"eval.attention_plot={png}"],
         out=io.StringIO(),
     )
-    assert len(greedy) == 3 and png.stat().st_size > 1000
+    return beam, greedy, png
+
+
+def test_predict_greedy_and_beam_and_heat_map(trained, predictions):
+    tmp, outcome = trained
+    beam, greedy, png = predictions
+    assert len(beam) == len(greedy) == 3 and all(isinstance(t, str) for t in beam + greedy)
+    assert png.stat().st_size > 1000
     with pytest.raises(DataError, match="no input"):
         commands.predict(outcome.run.root, [], out=io.StringIO())
 
 
-def test_export_reloads_without_seqtasks_and_matches(trained):
+def test_export_reloads_without_seqtasks_and_matches(trained, predictions):
     tmp, outcome = trained
-    inputs = ["The big cat.", "Where is the small bird?", "The green tree."]
-    beam = commands.predict(outcome.run.root, inputs, out=io.StringIO())
-    greedy = commands.predict(
-        outcome.run.root, inputs, overrides=["eval.beam_size=1"], out=io.StringIO()
-    )
+    beam, greedy, _ = predictions
     script = textwrap.dedent(
         f"""
         import json, sys
         import tensorflow as tf, tensorflow_text  # noqa: F401
         m = tf.saved_model.load({str(outcome.run.root / "export")!r})
-        x = tf.constant({inputs!r})
+        x = tf.constant({INPUTS!r})
         beam = [s.decode("utf-8") for s in m.signatures["translate"](source=x)["translation"].numpy()]
         greedy = [s.decode("utf-8") for s in m.translate_greedy(x)["translation"].numpy()]
         assert not any(name.startswith("seqtasks") for name in sys.modules), "seqtasks was imported"
@@ -159,7 +165,7 @@ def test_finetune_keeps_tokenizers(trained):
         None,
         outcome.run.root,
         tmp / "tuned",
-        overrides=["train.epochs=1", "export.after_train=false"],
+        overrides=["export.after_train=false", "eval.score_greedy=false", "eval.max_sentences=3"],
         data_paths=[str(extra)],
     )
     for name in ("source.model", "target.model"):
