@@ -44,6 +44,7 @@ def test_export_loads_without_seqtasks_and_matches(exported):
             "probability": out["probability"].numpy().tolist(),
             "single": single["probabilities"].numpy().tolist(),
             "empty": served.serve(tf.constant([], tf.string))["probabilities"].shape.as_list(),
+            "class_names": [c.decode() for c in served.class_names.numpy()],
             "seqtasks_imported": any(m.split(".")[0] == "seqtasks" for m in sys.modules),
         }}))
     """)
@@ -58,3 +59,4 @@ def test_export_loads_without_seqtasks_and_matches(exported):
     np.testing.assert_allclose(got["probability"], expected.max(-1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["single"][0], expected[1], rtol=1e-5, atol=1e-6)
     assert got["empty"] == [0, 3]
+    assert got["class_names"] == ["neg", "neutral", "pos"]
