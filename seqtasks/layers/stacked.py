@@ -110,16 +110,21 @@ class RecurrentStack(keras.layers.Layer):
                 "seed": None if seed is None else seed + i,
                 "unroll": self.unroll,
                 "name": f"{cell_type}_{i}",
+                "dtype": self.dtype_policy,
             }
             if activation is not None:
                 layer_kwargs["activation"] = activation
             layer = layer_class(self.units, **layer_kwargs)
             if self.bidirectional:
-                layer = Bidirectional(layer, merge_mode=self.merge_mode, name=f"bidirectional_{i}")
+                layer = Bidirectional(
+                    layer, merge_mode=self.merge_mode, name=f"bidirectional_{i}", dtype=self.dtype_policy
+                )
             self.rnn_layers.append(layer)
             if not last:
                 self.dropout_layers.append(
-                    keras.layers.Dropout(self.dropout, seed=None if seed is None else seed + 1000 + i)
+                    keras.layers.Dropout(
+                        self.dropout, seed=None if seed is None else seed + 1000 + i, dtype=self.dtype_policy
+                    )
                 )
 
     @property

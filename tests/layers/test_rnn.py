@@ -130,3 +130,21 @@ def test_fused_bptt_equals_generic_loop(case, mask_kind, monkeypatch):
     loop_out, loop_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
     for a, b in zip(fused_out + fused_grads, loop_out + loop_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float64"])
+def test_dtype_policies_train(policy):
+    import keras
+
+    x = inputs()
+    stack = sl.RecurrentStack("lstm", units=3, num_layers=2, bidirectional=True, dtype=policy)
+    gru = sl.GRU(3, reset_after=False, dtype=policy)
+    with tf.GradientTape() as tape:
+        y = gru(stack(x, mask=masks("right"), training=True))
+        loss = tf.reduce_sum(tf.cast(y, "float32"))
+    variables = stack.trainable_variables + gru.trainable_variables
+    grads = tape.gradient(loss, variables)
+    expected = keras.DTypePolicy(policy).compute_dtype
+    assert y.dtype == expected
+    assert all(v.dtype == keras.DTypePolicy(policy).variable_dtype for v in variables)
+    assert all(g is not None and np.all(np.isfinite(tf.cast(g, "float32"))) for g in grads)
