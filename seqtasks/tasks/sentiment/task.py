@@ -219,8 +219,7 @@ class SentimentTask(Task):
             raise ConfigError(f"dataset {cfg.dataset!r} is not a text classification dataset; use data.dataset=imdb")
         data = sd.load_imdb(split, cfg, label_map=_label_map(cfg.label_map), on_bad_row=cfg.on_bad_row)
         if classes is not None:
-            encode = sd.encode_labels(data.labels, classes, data.source)  # raises for labels outside the classes
-            del encode
+            sd.encode_labels(data.labels, classes, data.source)  # one line naming labels outside the classes
         return data
 
     def _write_bad_rows(self, data: sd.LabelledTexts, name: str) -> None:
@@ -263,7 +262,11 @@ class SentimentTask(Task):
                     json.dumps({"classes": self.class_names}, indent=2) + "\n", encoding="utf-8"
                 )
             elif model_file is None:
-                raise ConfigError("multi-worker training needs data.tokenizer (a sentencepiece model path)")
+                # Only the chief trains the sentencepiece model; other workers must not train their own.
+                raise ConfigError(
+                    "multi-worker training of the sentiment task needs a shared tokenizer: set data.tokenizer to a "
+                    "sentencepiece .model file (e.g. RUN/assets/spm.model of a single-worker run)"
+                )
             self._load_tokenizer(model_file if not self.is_writer else self.run.assets / SPM_ASSET)
         self._encode_training_data()
 

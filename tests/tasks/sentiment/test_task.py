@@ -10,8 +10,10 @@ import textwrap
 import numpy as np
 import pytest
 
+from seqtasks.config import load_config
 from seqtasks.errors import ConfigError, DataError
-from seqtasks.runtime import commands
+from seqtasks.runtime import RunDir, commands
+from seqtasks.tasks.sentiment import SentimentConfig, SentimentTask
 
 POS = ["a great fun film", "great acting and a fine plot", "fine fun, great cast", "i loved this great film"]
 NEG = ["a dull slow film", "dull acting and a poor plot", "poor slow, dull cast", "i hated this dull film"]
@@ -120,3 +122,23 @@ def test_config_errors(tmp_path):
         commands.train("sentiment", tmp_path / "r1", overrides=[*TINY, "data.label_map=a"], data_paths=[str(data)])
     with pytest.raises(ConfigError, match="model.pooling"):
         commands.train("sentiment", tmp_path / "r2", overrides=[*TINY, "model.pooling=sum"], data_paths=[str(data)])
+
+
+def test_train_batches_are_deterministic_and_class_weighted(tmp_path):
+    rows = [(t, "pos") for t in POS] * 2 + [(t, "neg") for t in NEG] * 6
+    data = write_tsv(tmp_path / "imbalanced.tsv", rows)
+    config = load_config(SentimentConfig, overrides=[*TINY, "train.class_weights=balanced", f"data.path={data}"])
+    task = SentimentTask(config, RunDir.at(tmp_path / "run"))
+    task.prepare_data()
+    first = [[t.numpy() for t in batch] for batch in task.train_dataset(0)]
+    again = [[t.numpy() for t in batch] for batch in task.train_dataset(0)]
+    other = [[t.numpy() for t in batch] for batch in task.train_dataset(1)]
+    assert all(len(b) == 3 for b in first)  # ids, labels, weights
+    assert all((a[0] == b[0]).all() for a, b in zip(first, again, strict=True))
+    assert any(a[0].shape != b[0].shape or (a[0] != b[0]).any() for a, b in zip(first, other, strict=True))
+    labels = np.concatenate([b[1] for b in first])
+    weights = np.concatenate([b[2] for b in first])
+    counts = np.bincount(labels, minlength=2)
+    # Each class carries the same total weight.
+    np.testing.assert_allclose([weights[labels == k].sum() for k in (0, 1)], [len(labels) / 2] * 2, rtol=1e-5)
+    assert counts[0] > counts[1]
