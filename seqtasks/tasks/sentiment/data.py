@@ -334,6 +334,10 @@ def _read_folders(
             + ")."
         )
     for folder in used:
+        others = [p.name for p in folder.iterdir() if p.suffix.lower() != ".txt" and not p.name.startswith(".")]
+        if others:
+            logger.warning("%s: %d entries without the .txt suffix were not read (e.g. %s).", folder, len(others),
+                           others[0])
         for file in sorted(folder.glob("*.txt")):
             raw = file.read_bytes()
             try:
