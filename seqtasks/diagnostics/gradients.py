@@ -40,7 +40,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -422,20 +422,45 @@ def _layer_input_dim(layer) -> int:
     return int(rnn.cell.kernel.shape[0])
 
 
+InputFn = Callable[[np.random.Generator, tuple[int, int, int]], np.ndarray]
+
+
+def gaussian_inputs(std: float = 1.0) -> InputFn:
+    """Input draws `N(0, std^2)` of a requested `(batch, T, features)` shape."""
+    return lambda rng, shape: std * rng.standard_normal(shape)
+
+
+def inputs_from_array(array: np.ndarray) -> InputFn:
+    """Input draws taken from `array` `(N, T0, features)`: random rows, cut to the requested T (T <= T0)."""
+    array = np.asarray(array, np.float32)
+    if array.ndim != 3:
+        raise ConfigError(f"input sequences must have shape (N, T, features), got {array.shape}")
+
+    def draw(rng, shape):
+        batch, steps, features = shape
+        if steps > array.shape[1] or features != array.shape[2]:
+            raise ConfigError(
+                f"input sequences of shape {array.shape} cannot give inputs of T={steps} and {features} features; "
+                "use a smaller --steps or sequences of the right width"
+            )
+        return array[rng.integers(0, array.shape[0], batch), :steps]
+
+    return draw
+
+
 def recurrent_layer_inputs(model, sequence_length: int, batch_size: int, rng: np.random.Generator,
-                           input_std: float) -> list[tuple[str, Any, np.ndarray]]:
+                           input_fn: InputFn) -> list[tuple[str, Any, np.ndarray]]:
     """Every recurrent cell of `model` with an input batch for it, `[(label, cell, inputs (B, T, D)), ...]`.
 
-    The first layer of each `RecurrentStack` (and every recurrent layer outside a stack) gets Gaussian inputs of
-    standard deviation `input_std`; the upper layers of a stack get what the layers below output for those
-    inputs (residual connections included), so they are measured on realistic inputs. A backward direction gets
-    its input in its own processing order (time reversed).
+    The first layer of each `RecurrentStack` (and every recurrent layer outside a stack) gets inputs drawn by
+    `input_fn` (e.g. `gaussian_inputs(1.0)`); the upper layers of a stack get what the layers below output for
+    those inputs (residual connections included), so they are measured on realistic inputs. A backward direction
+    gets its input in its own processing order (time reversed).
     """
     found = []
     for path, layer in _walk(model):
         layers = layer.rnn_layers if isinstance(layer, RecurrentStack) else [layer]
-        x = input_std * rng.standard_normal((batch_size, sequence_length, _layer_input_dim(layers[0])))
-        x = x.astype(np.float32)
+        x = input_fn(rng, (batch_size, sequence_length, _layer_input_dim(layers[0]))).astype(np.float32)
         for i, sub in enumerate(layers):
             for direction, rnn in _directions(sub):
                 seq = x[:, ::-1] if rnn.go_backwards else x
@@ -458,6 +483,7 @@ def trained_run_flow(
     num_batches: int = 1,
     seeds: Sequence[int] = (0, 1, 2),
     input_std: float | None = None,
+    input_fn: InputFn | None = None,
     dtype: str = "float64",
     verbose: bool = False,
 ) -> list[FlowCurve]:
@@ -470,6 +496,7 @@ def trained_run_flow(
             run's).
         input_std: Standard deviation of the Gaussian inputs of the first recurrent layer; None: the RMS of the
             model's embedding matrix when it has one (what token inputs look like), else 1.
+        input_fn: Draws the first layer's inputs instead (see `gaussian_inputs`, `inputs_from_array`).
         dtype: Computation dtype (the trained weights are copied into it).
         verbose: Print what is measured.
 
@@ -482,12 +509,16 @@ def trained_run_flow(
     _, model = load_trained(workdir)
     if input_std is None:
         input_std = _embedding_std(model) or 1.0
+    if input_fn is None:
+        input_fn = gaussian_inputs(input_std)
+    else:
+        input_std = float("nan")
     totals: dict[str, dict[str, np.ndarray]] = {}
     counts: dict[str, int] = {}
     cells: dict[str, Any] = {}
     for seed in seeds:
         rng = np.random.default_rng([seed, 11])
-        per_layer = [recurrent_layer_inputs(model, sequence_length, batch_size, rng, input_std)
+        per_layer = [recurrent_layer_inputs(model, sequence_length, batch_size, rng, input_fn)
                      for _ in range(num_batches)]
         if not per_layer[0]:
             raise SeqtasksError(f"run {workdir} has no seqtasks recurrent layers to measure")
@@ -619,12 +650,15 @@ def write_outputs(curves: Sequence[FlowCurve], out_dir: str | os.PathLike, name:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `seqtasks diagnose gradients` / `python -m seqtasks.diagnostics.gradients`."""
     p.add_argument("--cells", nargs="+", metavar="SPEC", help=f"cell configurations (default: {' '.join(DEFAULT_CELLS)}); {_SPEC_HELP}")
-    p.add_argument("--workdir", help="measure the recurrent layers of this trained run instead of --cells")
+    p.add_argument("--workdir", nargs="+", metavar="RUN", help="measure the recurrent layers of these trained runs "
+                   "instead of --cells (several runs: one plot, lines labelled by run folder)")
     p.add_argument("--units", type=int, default=64, help="units of every cell (--cells only; default 64)")
     p.add_argument("--steps", type=int, default=200, help="sequence length T (default 200)")
     p.add_argument("--input-dim", type=int, default=8, help="input width (--cells only; default 8)")
     p.add_argument("--input-std", type=float, help="std of the Gaussian inputs (default 1; for --workdir the RMS of "
                    "the model's embedding if it has one)")
+    p.add_argument("--inputs", metavar="NPY", help="--workdir only: a .npy array (N, T, features) of real first-layer "
+                   "inputs to draw from instead of Gaussian inputs")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
     p.add_argument("--batches", type=int, default=1, help="batches per seed (default 1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
@@ -640,9 +674,23 @@ def run_from_args(args: argparse.Namespace) -> list[FlowCurve]:
     if args.workdir:
         if args.cells:
             raise ConfigError("give either --cells or --workdir, not both")
-        print(f"Gradient flow of the recurrent layers of {args.workdir}, T={args.steps}:", flush=True)
-        curves = trained_run_flow(args.workdir, input_std=args.input_std, **common)
-        title = f"{args.workdir}: T={args.steps}, {curves[0].samples} sequences"
+        runs = list(args.workdir)
+        input_fn = None
+        if args.inputs:
+            path = Path(args.inputs)
+            if not path.is_file():
+                raise ConfigError(f"--inputs {path} does not exist; give a .npy file of shape (N, T, features)")
+            input_fn = inputs_from_array(np.load(path))
+        curves = []
+        for run in runs:
+            print(f"Gradient flow of the recurrent layers of {run}, T={args.steps}:", flush=True)
+            found = trained_run_flow(run, input_std=args.input_std, input_fn=input_fn, **common)
+            if len(runs) > 1:
+                for curve in found:
+                    curve.label = f"{Path(run).name}: {curve.label}"
+            curves += found
+        source = f"inputs from {args.inputs}" if args.inputs else f"Gaussian inputs (std {curves[0].info['input_std']:.3g})"
+        title = f"{', '.join(runs)}: T={args.steps}, {source}, {curves[0].samples} sequences"
     else:
         cells = args.cells or list(DEFAULT_CELLS)
         print(f"Gradient flow, units={args.units}, T={args.steps}, input_dim={args.input_dim}:", flush=True)

@@ -126,7 +126,22 @@ def test_trained_run_layers_are_measured(tmp_path):
     assert [c.label for c in curves] == ["memory_model/encoder/lstm_0 (LSTMCell)",
                                         "memory_model/encoder/lstm_1 (LSTMCell)"]
     assert all(c.steps == 9 and c.samples == 6 and np.all(np.isfinite(c.norms["input"])) for c in curves)
-    assert curves[0].norms["input"].shape[0] == 9
+    # inputs drawn from real sequences (here: adding-problem sequences) instead of Gaussian ones
+    real = np.random.default_rng(0).uniform(size=(5, 12, 2))
+    seen = []
+    draw = g.inputs_from_array(real)
+    curves = g.trained_run_flow(tmp_path / "run", sequence_length=9, batch_size=3, seeds=(0,),
+                                input_fn=lambda rng, shape: seen.append(shape) or draw(rng, shape))
+    assert seen == [(3, 9, 2)] and len(curves) == 2
+    with pytest.raises(ConfigError, match="cannot give inputs of T=20"):
+        draw(np.random.default_rng(0), (1, 20, 2))
+    # command line: several runs in one plot, real inputs from a .npy file
+    np.save(tmp_path / "x.npy", real)
+    args = ["--workdir", str(tmp_path / "run"), str(tmp_path / "run"), "--inputs", str(tmp_path / "x.npy"),
+            "--steps", "6", "--batch-size", "2", "--seeds", "0", "--out", str(tmp_path / "out")]
+    assert g.main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "out/gradient_flow.csv").open()))
+    assert len(rows) == 4 * 6 and rows[0]["config"] == "run: memory_model/encoder/lstm_0 (LSTMCell)"
 
 
 def test_command_line(tmp_path, capsys):
