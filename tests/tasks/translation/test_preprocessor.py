@@ -118,3 +118,17 @@ def test_encode_sources_pads_and_normalises(joint):
     ids = joint.encode_sources(["Wow!", "We were at the window."])
     assert ids.dtype == np.int32 and ids.shape[0] == 2
     assert ids[0, -1] == 0 and ids[1, -1] != 0
+
+
+def test_round_trip_on_real_french_sentences(shared_data, tmp_path):
+    path = shared_data / "translation" / "eng-fra.tsv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    from seqtasks.tasks.translation.data import read_pairs
+
+    real = read_pairs(path)[::25]  # 3,000 pairs across the length-sorted file
+    pre = TranslationPreprocessor.fit(real, tmp_path, mode="joint", source_vocab_size=1000)
+    targets = [p.target for p in real]
+    assert sum("\u202f" in t for t in targets) > 50
+    decoded = [pre.target_tokenizer.decode(ids) for ids in pre.target_tokenizer.encode_batch(targets)]
+    assert decoded == targets
