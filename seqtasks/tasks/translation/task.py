@@ -70,8 +70,8 @@ class TranslationData(DataConfig):
     # Sentencepiece: one joint model for both sides, or one per side.
     tokenizer: Literal["joint", "separate"] = "joint"
     # Vocabulary sizes (joint: source_vocab_size is used) and algorithm.
-    source_vocab_size: int = 8000
-    target_vocab_size: int = 8000
+    source_vocab_size: int = 4000
+    target_vocab_size: int = 4000
     tokenizer_type: Literal["unigram", "bpe"] = "unigram"
     # Longest pairs used for training, in tokens (longer pairs are dropped and counted); at inference longer
     # sources are truncated to max_source_length.
@@ -113,10 +113,13 @@ class TranslationTrain(TrainConfig):
     batch_size: int = 64
     epochs: int = 12
     learning_rate: float = 2e-3
-    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    # Exponential decay needs no total step count, which a time budget does not give.
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "exponential"
     warmup_steps: int = 200
-    min_lr_ratio: float = 0.05
+    decay_steps: int = 2000
+    decay_rate: float = 0.5
     clip_global_norm: float = 1.0
+    checkpoint_every_steps: int = 500
     early_stopping_patience: int = 3
     # Budget for the whole run (the default config's target: 30 minutes on a 2-core CPU); 0 = none.
     max_minutes: float = 30.0
