@@ -46,8 +46,9 @@ class SentimentData(DataConfig):
     # Format of the files in `path`: auto (folder -> one subfolder per class, *.csv -> CSV, else TSV), tsv
     # (tab-separated, no quote processing), csv (RFC 4180 quoting) or folders.
     format: Literal["auto", "tsv", "csv", "folders"] = "auto"
-    # Text and label columns, by header name or 0-based index.
+    # The text column, by header name or 0-based index.
     text_column: int | str = "text"
+    # The label column, by header name or 0-based index.
     label_column: int | str = "label"
     # Whether files start with a header line.
     header: bool = True
@@ -68,12 +69,14 @@ class SentimentData(DataConfig):
     clean_html: bool = True
     # Sentencepiece model: "" = train one on the training split; or the path of your own .model file.
     tokenizer: str = ""
-    # Vocabulary size and algorithm of a trained sentencepiece model.
+    # Vocabulary size of a trained sentencepiece model (ids 0-3: pad, unk, bos, eos).
     vocab_size: int = 8000
+    # Sentencepiece algorithm: unigram or bpe.
     tokenizer_type: Literal["unigram", "bpe"] = "unigram"
-    # Longest token sequence read per text, and which part of a longer text is kept: head, tail, or
-    # head_tail (first quarter + last three quarters; reviews tend to conclude with their verdict).
+    # Longest token sequence read per text.
     max_length: int = 512
+    # Which part of a longer text is kept: head, tail, or head_tail (first quarter + last three quarters;
+    # reviews tend to conclude with their verdict).
     truncate: Literal["head", "tail", "head_tail"] = "head_tail"
     # Length buckets (quantiles of the training lengths); batches are padded only within a bucket.
     num_buckets: int = 10
@@ -87,13 +90,15 @@ class SentimentModel(ModelConfig):
     embedding_dim: int = 128
     # Recurrent cell: lstm or gru.
     cell_type: Literal["lstm", "gru"] = "gru"
-    # Units per direction and number of stacked recurrent layers.
+    # Units per direction.
     units: int = 64
+    # Number of stacked recurrent layers.
     num_layers: int = 1
     # Wrap each recurrent layer in Bidirectional (concatenated directions).
     bidirectional: bool = True
-    # Dropout between recurrent layers, and recurrent dropout inside them (slower: no fused/cuDNN path).
+    # Dropout between recurrent layers.
     dropout: float = 0.0
+    # Recurrent dropout inside the cells (slower: no fused/cuDNN path).
     recurrent_dropout: float = 0.0
     # Spatial dropout on the embeddings (whole channels).
     embedding_dropout: float = 0.1
@@ -107,12 +112,19 @@ class SentimentModel(ModelConfig):
 class SentimentTrain(TrainConfig):
     """Shared training settings with sentiment defaults."""
 
+    # Global batch size.
     batch_size: int = 64
+    # Epochs: four fit the 20-minute CPU budget on IMDB.
     epochs: int = 4
+    # Peak learning rate.
     learning_rate: float = 2e-3
+    # Cosine decay over the run ...
     lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    # ... down to this fraction of the peak.
     min_lr_ratio: float = 0.05
+    # Global-norm gradient clipping.
     clip_global_norm: float = 1.0
+    # Epochs without a better val_accuracy before stopping.
     early_stopping_patience: int = 2
     # Weight the loss per class by n / (num_classes * count): none or balanced (for imbalanced data).
     class_weights: Literal["none", "balanced"] = "none"
@@ -122,6 +134,7 @@ class SentimentTrain(TrainConfig):
 class SentimentEval(EvalConfig):
     """Evaluation settings."""
 
+    # Batch size of evaluation.
     batch_size: int = 128
     # What `evaluate` scores when no file is given: validation (carved from train) or test (the named
     # dataset's test split, or data.test_path).

@@ -17,7 +17,8 @@ def test_default_yaml_matches_schema_and_is_commented():
     written = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     assert {s: set(v) for s, v in written.items()} == {s: set(v) for s, v in defaults.items()}
     lines = CONFIG.read_text(encoding="utf-8").splitlines()
-    keys = [i for i, line in enumerate(lines) if line.startswith("  ") and not line.strip().startswith("#")]
-    # Every key, or the group of keys it belongs to, has a comment line right above it.
-    uncommented = [lines[i] for i in keys if not any(lines[j].strip().startswith("#") for j in range(max(i - 3, 0), i))]
-    assert not uncommented
+    for section, keys in defaults.items():
+        start = lines.index(f"{section}:")
+        for key in keys:
+            idx = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(f"{key}:"))
+            assert lines[idx - 1].strip().startswith("#"), f"{section}.{key} has no comment above it"
