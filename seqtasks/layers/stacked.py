@@ -99,8 +99,6 @@ class RecurrentStack(keras.layers.Layer):
         self.seed = seed
         self.unroll = bool(unroll)
         self.supports_masking = True
-        self.rnn_layers = []
-        self.dropout_layers = []
         for i in range(self.num_layers):
             last = i == self.num_layers - 1
             layer_kwargs = {
@@ -119,13 +117,24 @@ class RecurrentStack(keras.layers.Layer):
                 layer = Bidirectional(
                     layer, merge_mode=self.merge_mode, name=f"bidirectional_{i}", dtype=self.dtype_policy
                 )
-            self.rnn_layers.append(layer)
+            # Named attributes rather than a Python list: TensorFlow checkpoints (`tf.train.Checkpoint`) only
+            # see sublayers held in attributes.
+            setattr(self, f"rnn_{i}", layer)
             if not last:
-                self.dropout_layers.append(
-                    keras.layers.Dropout(
-                        self.dropout, seed=None if seed is None else seed + 1000 + i, dtype=self.dtype_policy
-                    )
+                dropout_layer = keras.layers.Dropout(
+                    self.dropout, seed=None if seed is None else seed + 1000 + i, dtype=self.dtype_policy
                 )
+                setattr(self, f"dropout_{i}", dropout_layer)
+
+    @property
+    def rnn_layers(self) -> list:
+        """The recurrent layers, bottom first."""
+        return [getattr(self, f"rnn_{i}") for i in range(self.num_layers)]
+
+    @property
+    def dropout_layers(self) -> list:
+        """The dropout layers between recurrent layers."""
+        return [getattr(self, f"dropout_{i}") for i in range(self.num_layers - 1)]
 
     @property
     def output_size(self) -> int:

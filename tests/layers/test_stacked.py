@@ -46,3 +46,17 @@ def test_initial_state_per_layer():
     assert not np.allclose(out1, out2)
     with pytest.raises(ValueError, match="one entry per layer"):
         stack(x, initial_state=states[:1])
+
+
+def test_tf_checkpoint_holds_every_stack_weight(tmp_path):
+    import tensorflow as tf
+
+    stack = sl.RecurrentStack("gru", units=3, num_layers=2, bidirectional=True)
+    stack(inputs())
+    path = tf.train.Checkpoint(layer=stack).write(str(tmp_path / "ckpt"))
+    stored = [k for k in tf.train.load_checkpoint(path).get_variable_to_shape_map() if "VARIABLE_VALUE" in k]
+    assert len(stored) == len(stack.weights) == 12
+    clone = sl.RecurrentStack("gru", units=3, num_layers=2, bidirectional=True)
+    clone(inputs())
+    tf.train.Checkpoint(layer=clone).read(path).assert_consumed()
+    np.testing.assert_array_equal(clone(inputs()), stack(inputs()))
