@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "evaluate":
         commands.evaluate(_workdir(args), args.task, args.data, args.overrides)
     elif args.command == "predict":
-        commands.predict(_workdir(args), _read_inputs(args), args.task, args.overrides)
+        run_dir, task_name = commands.task_for_run(_workdir(args), args.task)
+        run_dir.require_trained()  # before waiting for inputs on stdin
+        commands.predict(run_dir.root, _read_inputs(args), task_name, args.overrides)
     elif args.command == "export":
         print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides)}")
     elif args.command == "finetune":

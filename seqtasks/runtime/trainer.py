@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.runtime import keras_compat
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import RunDir
 from seqtasks.runtime.strategy import is_chief, write_dir
@@ -263,6 +264,9 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
             f"batch {int(loop.state.batch_in_epoch.numpy())}",
             flush=True,
         )
+    if keras_compat.is_multi_worker(strategy):
+        keras_compat.patch_scalar_reduction()
+        keras_compat.build_from_local_batch(model, next(iter(task.train_dataset(0).take(1))))
     val_ds = task.validation_dataset()
     if val_ds is not None:
         val_ds = _distribute_options(val_ds)
