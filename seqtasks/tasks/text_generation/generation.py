@@ -22,12 +22,15 @@ class Generator:
 
     The prompt is read in one call; after that every step feeds only the last sampled character together with
     the recurrent state returned by the previous step (never re-reading a window). Several samples of the same
-    prompt run side by side in one batch. The unknown id is never sampled.
+    prompt run side by side in one batch. The unknown id is never sampled. Steps run in a compiled loop of
+    `chunk_size` characters, after which the new characters are handed to `on_chars` (streaming) and the loop
+    continues from the carried state.
 
     Args:
         model: A trained `CharLanguageModel`.
         vocab: Its `CharVocabulary`.
         sampler: A `Sampler` (greedy, temperature, top-k, top-p).
+        chunk_size: Characters generated per compiled loop between two streaming callbacks.
 
     Example:
 
@@ -35,22 +38,31 @@ class Generator:
     >>> texts = gen.generate("ROMEO:", num_chars=200, num_samples=2, seed=1)
     """
 
-    def __init__(self, model: CharLanguageModel, vocab: CharVocabulary, sampler: Sampler):
+    def __init__(self, model: CharLanguageModel, vocab: CharVocabulary, sampler: Sampler, chunk_size: int = 16):
         self.model, self.vocab, self.sampler = model, vocab, sampler
-        self._mask = tf.one_hot(UNKNOWN_ID, model.vocab_size, on_value=_NEG, off_value=0.0)
+        self.chunk_size = max(int(chunk_size), 1)
+        mask = tf.one_hot(UNKNOWN_ID, model.vocab_size, on_value=_NEG, off_value=0.0)
 
         @tf.function(reduce_retracing=True)
         def prime(ids, states):
             logits, states = model.step(ids, states)
-            return logits[:, -1, :] + self._mask, states
+            return logits[:, -1, :] + mask, states
 
         @tf.function(reduce_retracing=True)
-        def step(logits, states, seed):
-            next_ids = sampler(logits, seed)
-            new_logits, states = model.step(next_ids[:, None], states)
-            return next_ids, new_logits[:, -1, :] + self._mask, states
+        def chunk(logits, states, seed, n):
+            chosen = tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([None]))
 
-        self._prime, self._step = prime, step
+            def body(i, logits, states, chosen):
+                next_ids = sampler(logits, tf.stack([seed[0], seed[1] + i]))
+                new_logits, new_states = model.step(next_ids[:, None], states)
+                return i + 1, new_logits[:, -1, :] + mask, new_states, chosen.write(i, next_ids)
+
+            _, logits, states, chosen = tf.while_loop(
+                lambda i, *_: i < n, body, (tf.constant(0), logits, states, chosen)
+            )
+            return tf.transpose(chosen.stack()), logits, states
+
+        self._prime, self._chunk = prime, chunk
 
     def generate(
         self,
@@ -76,13 +88,19 @@ class Generator:
         batch = np.repeat(ids[None, :], num_samples, axis=0)
         logits, states = self._prime(tf.constant(batch), self.model.initial_states(num_samples))
         rng = np.random.default_rng(seed)
-        out = np.zeros((num_samples, num_chars), dtype=np.int32)
-        for i in range(num_chars):
-            s = tf.constant(rng.integers(0, 2**31 - 1, size=2), dtype=tf.int32)
-            next_ids, logits, states = self._step(logits, states, s)
-            out[:, i] = next_ids.numpy()
+        pieces = []
+        done = 0
+        while done < num_chars:
+            n = min(self.chunk_size, num_chars - done)
+            s = tf.constant(rng.integers(0, 2**30, size=2), dtype=tf.int32)
+            new_ids, logits, states = self._chunk(logits, states, s, tf.constant(n, tf.int32))
+            new_ids = new_ids.numpy()
+            pieces.append(new_ids)
+            done += n
             if on_chars is not None:
-                on_chars([self.vocab.decode([j]) for j in out[:, i]])
+                for column in new_ids.T:
+                    on_chars([self.vocab.decode([j]) for j in column])
+        out = np.concatenate(pieces, axis=1) if pieces else np.zeros((num_samples, 0), np.int32)
         return [self.vocab.decode(row) for row in out]
 
 
