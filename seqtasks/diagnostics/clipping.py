@@ -1,7 +1,7 @@
 """The exploding side in training: the same network trained with and without gradient clipping.
 
 A recurrent network whose gradients explode (by default a ReLU simple RNN whose recurrent kernel is an orthogonal
-matrix times 2, see `seqtasks.diagnostics.gradients`) is trained on the adding problem from the same initial
+matrix times 1.5, see `seqtasks.diagnostics.gradients`) is trained on the adding problem from the same initial
 weights and the same batches, once per clipping setting, with the optimizer the runtime builds from the `train`
 config section (`seqtasks.runtime.make_optimizer`, so `clip_global_norm` here means exactly what it means in a
 recipe). The loss and the gradient norm (before clipping) are recorded at every step and plotted.
@@ -182,8 +182,11 @@ def plot_comparison(result: ClippingComparison, path: str | os.PathLike) -> Path
         steps = np.arange(len(c.loss))
         label = c.label + (f" (diverged at {c.diverged_at})" if c.diverged_at is not None else "")
         loss = np.where(np.isfinite(c.loss), c.loss, np.nan)
-        axes[0].plot(steps, loss, label=label, linewidth=1.2)
-        axes[1].plot(steps, np.where(np.isfinite(c.grad_norm), c.grad_norm, np.nan), label=label, linewidth=1.2)
+        # A run that diverges at once has a point or two: mark them, or the other run's line hides them.
+        style = {"marker": "o", "markersize": 7, "markerfacecolor": "none"} if len(c.loss) < 10 else {}
+        axes[0].plot(steps, loss, label=label, linewidth=1.2, **style)
+        axes[1].plot(steps, np.where(np.isfinite(c.grad_norm), c.grad_norm, np.nan), label=label, linewidth=1.2,
+                     **style)
         if c.diverged_at is not None:
             for ax in axes:
                 ax.axvline(c.diverged_at, color=ax.lines[-1].get_color(), linestyle=":", linewidth=1)

@@ -28,6 +28,7 @@ Command line (`python -m seqtasks.diagnostics.gradients --help`):
 
     python -m seqtasks.diagnostics.gradients --cells "simple_rnn(tanh)" "simple_rnn(relu)" lstm gru --steps 1000
     python -m seqtasks.diagnostics.gradients --workdir runs/text_generation --steps 300
+    python -m seqtasks.diagnostics.gradients --cells lstm gru --workdir runs/a runs/b --inputs real_inputs.npy
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,11 +215,15 @@ def per_step_gradient_norms(cell, inputs, readout):
         loss = tf.reduce_sum(last * readout)
     grad = tf.reverse(tape.gradient(loss, packed), axis=[1])
     g_input, g_state = grad[..., :features], grad[..., features:]
-    return (
-        tf.norm(g_input, axis=-1),
-        tf.norm(g_state[..., : sizes[0]], axis=-1),
-        tf.norm(g_state, axis=-1),
-    )
+    return _norm(g_input), _norm(g_state[..., : sizes[0]]), _norm(g_state)
+
+
+def _norm(g):
+    """Euclidean norm over the last axis, scaled first so that squaring neither underflows nor overflows
+    (`tf.norm` squares: in float64 it returns 0 below ~1e-154 and inf above ~1e154)."""
+    scale = tf.reduce_max(tf.abs(g), axis=-1, keepdims=True)
+    safe = tf.where(scale > 0, scale, tf.ones_like(scale))
+    return scale[..., 0] * tf.norm(g / safe, axis=-1)
 
 
 @dataclass
@@ -313,6 +319,32 @@ def _readout(rng: np.random.Generator, units: int) -> np.ndarray:
     return w / np.linalg.norm(w)
 
 
+InputFn = Callable[[np.random.Generator, tuple[int, int, int]], np.ndarray]
+
+
+def gaussian_inputs(std: float = 1.0) -> InputFn:
+    """Input draws `N(0, std^2)` of a requested `(batch, T, features)` shape."""
+    return lambda rng, shape: std * rng.standard_normal(shape)
+
+
+def inputs_from_array(array: np.ndarray) -> InputFn:
+    """Input draws taken from `array` `(N, T0, features)`: random rows, cut to the requested T (T <= T0)."""
+    array = np.asarray(array, np.float32)
+    if array.ndim != 3:
+        raise ConfigError(f"input sequences must have shape (N, T, features), got {array.shape}")
+
+    def draw(rng, shape):
+        batch, steps, features = shape
+        if steps > array.shape[1] or features != array.shape[2]:
+            raise ConfigError(
+                f"input sequences of shape {array.shape} cannot give inputs of T={steps} and {features} features; "
+                "use a smaller --steps or sequences of the right width"
+            )
+        return array[rng.integers(0, array.shape[0], batch), :steps]
+
+    return draw
+
+
 def gradient_flow(
     cells: Sequence[str | CellSpec] = DEFAULT_CELLS,
     *,
@@ -323,10 +355,11 @@ def gradient_flow(
     num_batches: int = 1,
     seeds: Sequence[int] = (0, 1, 2),
     input_std: float = 1.0,
+    input_fn: InputFn | None = None,
     dtype: str = "float64",
     verbose: bool = False,
 ) -> list[FlowCurve]:
-    """Measures the gradient flow of cell configurations.
+    """Measures the gradient flow of freshly initialised cell configurations.
 
     Args:
         cells: Cell specs (`"simple_rnn(tanh)"`, `"lstm"`, ... or `CellSpec`s).
@@ -337,6 +370,7 @@ def gradient_flow(
         num_batches: Batches per seed.
         seeds: One weight initialisation, input draw and read-out per seed.
         input_std: Standard deviation of the Gaussian inputs.
+        input_fn: Draws the inputs instead (see `gaussian_inputs`, `inputs_from_array`).
         dtype: `"float64"` (default; resolves gradients down to ~1e-300) or `"float32"`.
         verbose: Print a line per configuration.
 
@@ -347,6 +381,9 @@ def gradient_flow(
                  num_batches=num_batches)
     if not seeds:
         raise ConfigError("gradient_flow needs at least one seed")
+    draw = input_fn or gaussian_inputs(input_std)
+    if input_fn is not None:
+        input_std = float("nan")
     curves = []
     for spec in (parse_cell_spec(c) for c in cells):
         totals = {q: np.zeros(sequence_length) for q in QUANTITIES}
@@ -359,7 +396,7 @@ def gradient_flow(
             else:  # same traced function, new weights
                 cell.set_weights(fresh.get_weights())
             rng = np.random.default_rng([seed, 7])
-            xs = [input_std * rng.standard_normal((batch_size, sequence_length, input_dim)) for _ in range(num_batches)]
+            xs = [draw(rng, (batch_size, sequence_length, input_dim)) for _ in range(num_batches)]
             ws = [_readout(rng, units) for _ in range(num_batches)]
             sums, n = measure_cell(cell, xs, ws, fn)
             for q in QUANTITIES:
@@ -420,32 +457,6 @@ def _embedding_std(model) -> float | None:
 def _layer_input_dim(layer) -> int:
     rnn = _directions(layer)[0][1]
     return int(rnn.cell.kernel.shape[0])
-
-
-InputFn = Callable[[np.random.Generator, tuple[int, int, int]], np.ndarray]
-
-
-def gaussian_inputs(std: float = 1.0) -> InputFn:
-    """Input draws `N(0, std^2)` of a requested `(batch, T, features)` shape."""
-    return lambda rng, shape: std * rng.standard_normal(shape)
-
-
-def inputs_from_array(array: np.ndarray) -> InputFn:
-    """Input draws taken from `array` `(N, T0, features)`: random rows, cut to the requested T (T <= T0)."""
-    array = np.asarray(array, np.float32)
-    if array.ndim != 3:
-        raise ConfigError(f"input sequences must have shape (N, T, features), got {array.shape}")
-
-    def draw(rng, shape):
-        batch, steps, features = shape
-        if steps > array.shape[1] or features != array.shape[2]:
-            raise ConfigError(
-                f"input sequences of shape {array.shape} cannot give inputs of T={steps} and {features} features; "
-                "use a smaller --steps or sequences of the right width"
-            )
-        return array[rng.integers(0, array.shape[0], batch), :steps]
-
-    return draw
 
 
 def recurrent_layer_inputs(model, sequence_length: int, batch_size: int, rng: np.random.Generator,
@@ -623,7 +634,7 @@ def plot_curves(curves: Sequence[FlowCurve], path: str | os.PathLike, threshold:
     axes[0].set_ylabel("relative gradient norm (log scale)")
     axes[1].legend(fontsize=8, loc="best")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(textwrap.fill(title, 150), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -651,14 +662,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `seqtasks diagnose gradients` / `python -m seqtasks.diagnostics.gradients`."""
     p.add_argument("--cells", nargs="+", metavar="SPEC", help=f"cell configurations (default: {' '.join(DEFAULT_CELLS)}); {_SPEC_HELP}")
     p.add_argument("--workdir", nargs="+", metavar="RUN", help="measure the recurrent layers of these trained runs "
-                   "instead of --cells (several runs: one plot, lines labelled by run folder)")
+                   "(with --cells too: all in one plot; lines of runs are labelled by run folder)")
     p.add_argument("--units", type=int, default=64, help="units of every cell (--cells only; default 64)")
     p.add_argument("--steps", type=int, default=200, help="sequence length T (default 200)")
     p.add_argument("--input-dim", type=int, default=8, help="input width (--cells only; default 8)")
     p.add_argument("--input-std", type=float, help="std of the Gaussian inputs (default 1; for --workdir the RMS of "
                    "the model's embedding if it has one)")
-    p.add_argument("--inputs", metavar="NPY", help="--workdir only: a .npy array (N, T, features) of real first-layer "
-                   "inputs to draw from instead of Gaussian inputs")
+    p.add_argument("--inputs", metavar="NPY", help="a .npy array (N, T, features) of real (first-layer) inputs to draw "
+                   "from instead of Gaussian inputs; sets the input width of --cells")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
     p.add_argument("--batches", type=int, default=1, help="batches per seed (default 1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
@@ -671,33 +682,37 @@ def run_from_args(args: argparse.Namespace) -> list[FlowCurve]:
     """Runs the gradient-flow diagnosis for parsed arguments and writes/prints its outputs."""
     common = {"sequence_length": args.steps, "batch_size": args.batch_size, "num_batches": args.batches,
               "seeds": tuple(args.seeds), "dtype": args.dtype, "verbose": True}
+    input_fn, input_dim = None, args.input_dim
+    if args.inputs:
+        path = Path(args.inputs)
+        if not path.is_file():
+            raise ConfigError(f"--inputs {path} does not exist; give a .npy file of shape (N, T, features)")
+        array = np.load(path)
+        input_fn = inputs_from_array(array)
+        input_dim = int(array.shape[-1])
+    source = f"inputs from {args.inputs}" if args.inputs else None
+    curves: list[FlowCurve] = []
+    titles = []
+    if args.cells or not args.workdir:
+        cells = args.cells or list(DEFAULT_CELLS)
+        std = 1.0 if args.input_std is None else args.input_std
+        print(f"Gradient flow of freshly initialised cells, units={args.units}, T={args.steps}:", flush=True)
+        curves += gradient_flow(cells, units=args.units, input_dim=input_dim, input_std=std, input_fn=input_fn, **common)
+        titles.append(f"fresh cells: units={args.units}, " + (source or f"Gaussian inputs (std {std:g}, width {input_dim})"))
     if args.workdir:
-        if args.cells:
-            raise ConfigError("give either --cells or --workdir, not both")
         runs = list(args.workdir)
-        input_fn = None
-        if args.inputs:
-            path = Path(args.inputs)
-            if not path.is_file():
-                raise ConfigError(f"--inputs {path} does not exist; give a .npy file of shape (N, T, features)")
-            input_fn = inputs_from_array(np.load(path))
-        curves = []
+        found_all = []
         for run in runs:
             print(f"Gradient flow of the recurrent layers of {run}, T={args.steps}:", flush=True)
             found = trained_run_flow(run, input_std=args.input_std, input_fn=input_fn, **common)
-            if len(runs) > 1:
+            if len(runs) > 1 or args.cells:
                 for curve in found:
                     curve.label = f"{Path(run).name}: {curve.label}"
-            curves += found
-        source = f"inputs from {args.inputs}" if args.inputs else f"Gaussian inputs (std {curves[0].info['input_std']:.3g})"
-        title = f"{', '.join(runs)}: T={args.steps}, {source}, {curves[0].samples} sequences"
-    else:
-        cells = args.cells or list(DEFAULT_CELLS)
-        print(f"Gradient flow, units={args.units}, T={args.steps}, input_dim={args.input_dim}:", flush=True)
-        curves = gradient_flow(cells, units=args.units, input_dim=args.input_dim,
-                               input_std=1.0 if args.input_std is None else args.input_std, **common)
-        title = (f"units={args.units}, T={args.steps}, input N(0,{curves[0].info['input_std']:g}) x{args.input_dim}, "
-                 f"{curves[0].samples} sequences over seeds {' '.join(map(str, args.seeds))}")
+            found_all += found
+        curves += found_all
+        titles.append("trained: " + (source or f"Gaussian inputs (std {found_all[0].info['input_std']:.3g})"))
+    title = (f"T={args.steps}, {curves[0].samples} sequences (seeds {' '.join(map(str, args.seeds))}); "
+             + "; ".join(titles))
     paths = write_outputs(curves, args.out, args.name, title)
     print()
     print(format_summary(curves))

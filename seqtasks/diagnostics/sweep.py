@@ -48,6 +48,7 @@ class SweepRun:
     status: str
     metric: float | None = None
     steps: int = 0
+    # Training wall-clock seconds (validation included; summed over resumes, from the run's history).
     seconds: float = 0.0
     stopped: str = ""
     workdir: str = ""
@@ -138,7 +139,7 @@ def sweep(
     Returns:
         A `SweepResult` (also written to `WORKDIR/sweep.csv`, `sweep.md` and `sweep.png`).
     """
-    from seqtasks.runtime import train
+    from seqtasks.runtime import resolve_config, train
 
     if problem not in ("adding", "copy"):
         raise ConfigError(f"problem must be adding or copy, got {problem!r}")
@@ -156,6 +157,7 @@ def sweep(
     started = time.monotonic()
     runs: list[SweepRun] = []
     metric_name = "test_mse" if problem == "adding" else "copy_accuracy"
+    thresholds: dict[str, float] = {}
     for cell in cell_types:
         failed = False
         for length in lengths:
@@ -180,7 +182,10 @@ def sweep(
             print(f"[sweep] {cell} T={length}: training {epochs * steps_per_epoch} steps in {run_dir}", flush=True)
             t0 = time.monotonic()
             outcome = train("memory", run_dir, config_files, sets)
-            seconds = time.monotonic() - t0
+            seconds = float(outcome.fit.history.info.get("elapsed_seconds", time.monotonic() - t0))
+            if "solved_threshold" not in thresholds:
+                evaluated = resolve_config("memory", outcome.run).eval
+                thresholds["solved_threshold"] = evaluated.solved_mse if problem == "adding" else evaluated.solved_accuracy
             evaluation = dict(outcome.evaluation)
             metric = _metric(problem, evaluation)
             status = "solved" if evaluation.get("solved") else "failed"
@@ -188,11 +193,11 @@ def sweep(
             runs.append(SweepRun(cell, length, status, metric, outcome.fit.step, round(seconds, 1),
                                  outcome.fit.stopped, str(run_dir), evaluation))
             print(f"[sweep] {cell} T={length}: {metric_name} {metric:.4f} -> {status} "
-                  f"({outcome.fit.step} steps, {seconds:.0f} s)", flush=True)
+                  f"({outcome.fit.step} steps, {seconds:.0f} s of training)", flush=True)
     settings = {"problem": problem, "steps": epochs * steps_per_epoch, "steps_per_epoch": steps_per_epoch,
                 "config_files": [str(c) for c in config_files], "overrides": list(overrides),
                 "stop_after_failure": stop_after_failure, "max_minutes_per_run": max_minutes_per_run,
-                "max_minutes": max_minutes, "seconds": round(time.monotonic() - started, 1)}
+                "max_minutes": max_minutes, "seconds": round(time.monotonic() - started, 1), **thresholds}
     result = SweepResult(problem, metric_name, list(cell_types), lengths, runs, settings)
     write_outputs(result, root)
     return result
@@ -205,15 +210,18 @@ def write_outputs(result: SweepResult, out_dir: str | os.PathLike) -> dict[str, 
     csv_path = out_dir / "sweep.csv"
     with csv_path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["cell_type", "sequence_length", "status", result.metric_name, "steps", "seconds", "stopped",
+        writer.writerow(["cell_type", "sequence_length", "status", result.metric_name, "steps", "train_seconds", "stopped",
                          "workdir"])
         for r in result.runs:
             writer.writerow([r.cell_type, r.sequence_length, r.status, "" if r.metric is None else f"{r.metric:.6f}",
                              r.steps, r.seconds, r.stopped, r.workdir])
     md_path = out_dir / "sweep.md"
     s = result.settings
+    rule = ""
+    if s.get("solved_threshold") is not None:
+        rule = f": {'<' if result.problem == 'adding' else '>='} {s['solved_threshold']:g}"
     md_path.write_text(
-        f"{result.problem} problem, {s['steps']} steps per run, metric {result.metric_name} (✓ = solved)\n\n"
+        f"{result.problem} problem, {s['steps']} steps per run, metric {result.metric_name} (✓ = solved{rule})\n\n"
         + result.table() + "\n", encoding="utf-8")
     return {"csv": csv_path, "md": md_path, "png": plot_sweep(result, out_dir / "sweep.png")}
 
@@ -231,16 +239,20 @@ def plot_sweep(result: SweepResult, path: str | os.PathLike) -> Path:
         points = [(r.sequence_length, r.metric) for r in result.runs if r.cell_type == cell and r.metric is not None]
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", label=cell)
+    threshold = result.settings.get("solved_threshold")
     if result.problem == "adding":
-        ax.axhline(0.01, color="green", linestyle="--", linewidth=0.8, label="solved (< 0.01)")
+        threshold = 0.01 if threshold is None else threshold
+        ax.axhline(threshold, color="green", linestyle="--", linewidth=0.8, label=f"solved (< {threshold:g})")
         ax.axhline(2 / 12, color="grey", linestyle=":", linewidth=0.8, label="always 1 (0.167)")
         ax.set_yscale("log")
         ax.set_ylabel("test MSE")
     else:
-        ax.axhline(0.99, color="green", linestyle="--", linewidth=0.8, label="solved (>= 0.99)")
+        threshold = 0.99 if threshold is None else threshold
+        ax.axhline(threshold, color="green", linestyle="--", linewidth=0.8, label=f"solved (>= {threshold:g})")
         ax.set_ylabel("copy accuracy")
     ax.set_xscale("log")
     ax.set_xticks(result.lengths, [str(t) for t in result.lengths])
+    ax.minorticks_off()
     ax.set_xlabel("T")
     ax.set_title(f"{result.problem} problem, {result.settings.get('steps')} steps per run")
     ax.grid(True, alpha=0.3)

@@ -151,3 +151,8 @@ def test_command_line(tmp_path, capsys):
     assert "log10/step" in out and (tmp_path / "gradient_flow.png").is_file()
     assert g.main(["--cells", "lstn", "--out", str(tmp_path)]) == 2
     assert "unknown cell type" in capsys.readouterr().err
+
+
+def test_norms_do_not_underflow_or_overflow_in_float64():
+    g_ = tf.constant([[3e-200, 4e-200], [3e200, 4e200], [0.0, 0.0], [3.0, 4.0]], tf.float64)
+    np.testing.assert_allclose(g._norm(g_).numpy(), [5e-200, 5e200, 0.0, 5.0], rtol=1e-12)
