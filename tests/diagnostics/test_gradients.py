@@ -156,3 +156,25 @@ def test_command_line(tmp_path, capsys):
 def test_norms_do_not_underflow_or_overflow_in_float64():
     g_ = tf.constant([[3e-200, 4e-200], [3e200, 4e200], [0.0, 0.0], [3.0, 4.0]], tf.float64)
     np.testing.assert_allclose(g._norm(g_).numpy(), [5e-200, 5e200, 0.0, 5.0], rtol=1e-12)
+
+
+def test_bidirectional_stacks_are_walked_layer_by_layer():
+    import keras
+
+    from seqtasks.layers import GRU, Bidirectional, RecurrentStack
+
+    ids = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(50, 6)(ids)
+    x = RecurrentStack("lstm", units=3, num_layers=2, bidirectional=True, residual=True, name="enc")(x)
+    x = Bidirectional(GRU(4, return_sequences=True), name="top")(x)
+    model = keras.Model(ids, x, name="m")
+    assert g._embedding_std(model) == pytest.approx(np.sqrt(np.mean(model.layers[1].embeddings.numpy() ** 2)))
+    found = g.recurrent_layer_inputs(model, 7, 2, np.random.default_rng(0), g.gaussian_inputs(0.05))
+    assert [label for label, _, _ in found] == [
+        "m/enc/bidirectional_0/forward", "m/enc/bidirectional_0/backward",
+        "m/enc/bidirectional_1/forward", "m/enc/bidirectional_1/backward", "m/top/forward", "m/top/backward"]
+    first, first_back = found[0][2], found[1][2]
+    np.testing.assert_array_equal(first_back, first[:, ::-1])  # the backward cell sees its processing order
+    layer0 = model.get_layer("enc").rnn_layers[0]
+    expected = layer0(first)[0].numpy() + first  # residual: widths match (2 x 3 == 6)
+    np.testing.assert_allclose(found[2][2], expected, rtol=1e-5, atol=1e-6)
