@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 
 from seqtasks.config import TrainConfig
 from seqtasks.errors import ConfigError
@@ -21,6 +22,9 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         decay_steps: Cosine: steps from the end of warm-up to the floor. Exponential: steps per `decay_rate`.
         decay_rate: Exponential decay factor per `decay_steps`.
         min_lr_ratio: Floor of the cosine decay as a fraction of `learning_rate`.
+        time_progress: Optional scalar float variable in [0, 1] (elapsed fraction of a time budget, kept up to
+            date by the training loop); the cosine then follows `max(step progress, time progress)`, so a
+            time-limited run ends annealed however fast the machine is.
     """
 
     def __init__(
@@ -31,7 +35,9 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         decay_steps: int = 1,
         decay_rate: float = 0.5,
         min_lr_ratio: float = 0.0,
+        time_progress=None,
     ):
+        self.time_progress = time_progress
         self.learning_rate = float(learning_rate)
         self.warmup_steps = int(warmup_steps)
         self.decay = decay
@@ -45,6 +51,8 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         after = keras.ops.maximum(step - self.warmup_steps, 0.0)
         if self.decay == "cosine":
             progress = keras.ops.minimum(after / self.decay_steps, 1.0)
+            if self.time_progress is not None:
+                progress = keras.ops.maximum(progress, keras.ops.cast(self.time_progress, "float32"))
             cosine = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
             value = lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
         elif self.decay == "exponential":
@@ -56,6 +64,7 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return value
 
     def get_config(self):
+        # The time-progress variable is runtime state, not configuration.
         return {
             "learning_rate": self.learning_rate,
             "warmup_steps": self.warmup_steps,
@@ -90,12 +99,16 @@ def clipping_kwargs(train: TrainConfig) -> dict[str, float]:
 
 
 def make_schedule(train: TrainConfig, total_steps: int) -> WarmupSchedule:
-    """The learning-rate schedule; cosine decays over `decay_steps` or, when 0, the rest of `total_steps`."""
+    """The learning-rate schedule; cosine decays over `decay_steps` or, when 0, the rest of `total_steps` and,
+    with a time budget (`max_minutes`), over that budget too (whichever ends first)."""
     if train.learning_rate <= 0:
         raise ConfigError(f"train.learning_rate must be > 0, got {train.learning_rate}")
     decay_steps = train.decay_steps
+    time_progress = None
     if decay_steps <= 0:
         decay_steps = max(total_steps - train.warmup_steps, 1)
+        if train.lr_schedule == "cosine" and train.max_minutes > 0:
+            time_progress = tf.Variable(0.0, trainable=False, dtype=tf.float32, name="time_progress")
     return WarmupSchedule(
         train.learning_rate,
         warmup_steps=train.warmup_steps,
@@ -103,6 +116,7 @@ def make_schedule(train: TrainConfig, total_steps: int) -> WarmupSchedule:
         decay_steps=decay_steps,
         decay_rate=train.decay_rate,
         min_lr_ratio=train.min_lr_ratio,
+        time_progress=time_progress,
     )
 
 
@@ -124,3 +138,10 @@ def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Opt
     if train.optimizer == "sgd":
         return keras.optimizers.SGD(schedule, momentum=0.9, **kwargs)
     raise ConfigError(f"train.optimizer must be one of adam, adamw, rmsprop, sgd, got {train.optimizer!r}")
+
+
+def time_progress_variable(optimizer: keras.optimizers.Optimizer) -> tf.Variable | None:
+    """The time-budget progress variable of the optimizer's schedule, if it has one."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = getattr(inner, "_learning_rate", None)
+    return getattr(schedule, "time_progress", None)

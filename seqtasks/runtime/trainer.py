@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime import keras_compat
+from seqtasks.runtime.optimizers import time_progress_variable
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import RunDir
 from seqtasks.runtime.strategy import is_chief, write_dir
@@ -180,6 +181,7 @@ class _LoopCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loop = self.loop
         self.done = self.offset + batch + 1
+        loop.update_time_progress()
         step = int(loop.step_var.numpy())
         if loop.log_every and step % loop.log_every == 0 and logs:
             loop.history.log_step(step, logs)
@@ -206,6 +208,13 @@ class _Loop:
         self.elapsed_before = 0.0
         self.stopped = "epochs"
         self.history: History | None = None
+        # Workers of a multi-worker run must agree on the learning rate: there the schedule follows steps only.
+        progress = time_progress_variable(model.optimizer)
+        self.time_progress = None if keras_compat.is_multi_worker(strategy) else progress
+
+    def update_time_progress(self) -> None:
+        if self.time_progress is not None and self.cfg.max_minutes > 0:
+            self.time_progress.assign(min(self.elapsed() / (self.cfg.max_minutes * 60.0), 1.0))
 
     def elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
@@ -256,6 +265,7 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
     restored = loop.checkpoints.restore_latest() if resume else None
     step = int(loop.step_var.numpy())
     loop.elapsed_before = float(loop.state.elapsed_seconds.numpy())
+    loop.update_time_progress()
     history = History(run, writer=chief, restored_step=step if restored else 0)
     loop.history = history
     if restored:

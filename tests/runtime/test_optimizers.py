@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from seqtasks.config import TrainConfig
@@ -46,3 +47,17 @@ def test_schedules():
     assert float(cos(50)) == pytest.approx(0.55)
     with pytest.raises(ConfigError):
         make_optimizer(TrainConfig(learning_rate=0), 10)
+
+
+def test_cosine_follows_the_time_budget_when_it_ends_first():
+    from seqtasks.runtime.optimizers import make_schedule, time_progress_variable
+
+    cfg = TrainConfig(lr_schedule="cosine", learning_rate=1.0, max_minutes=10.0, min_lr_ratio=0.0)
+    schedule = make_schedule(cfg, total_steps=1000)
+    assert float(schedule(0)) == pytest.approx(1.0)
+    schedule.time_progress.assign(0.5)  # half the time budget used after only 10 steps
+    assert float(schedule(10)) == pytest.approx(0.5, abs=1e-6)
+    assert float(schedule(900)) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.9)), abs=1e-6)  # steps ahead
+    opt = make_optimizer(cfg, 1000)
+    assert time_progress_variable(opt) is not None
+    assert make_schedule(TrainConfig(lr_schedule="cosine"), 100).time_progress is None  # no budget
