@@ -43,7 +43,7 @@ class SentimentServing(tf.Module):
         # At least one (masked) step, so a batch of empty texts still runs through the recurrent loop.
         return tf.pad(ids, [[0, 0], [0, tf.maximum(1 - tf.shape(ids)[1], 0)]], constant_values=PAD_ID)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
     def serve(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         logits = self.model(self.token_ids(text), training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)

@@ -114,8 +114,8 @@ class SentimentTrain(TrainConfig):
 
     # Global batch size.
     batch_size: int = 64
-    # Epochs: four fit the 20-minute CPU budget on IMDB.
-    epochs: int = 4
+    # Epochs (IMDB: validation accuracy peaks after 2-3; three fit the 20-minute CPU budget with room).
+    epochs: int = 3
     # Peak learning rate.
     learning_rate: float = 2e-3
     # Cosine decay over the run ...
@@ -373,7 +373,10 @@ class SentimentTask(Task):
 
     def _logits(self, model: keras.Model, ids: np.ndarray) -> np.ndarray:
         if self._logits_fn is None or self._logits_fn[0] is not model:
-            fn = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)])
+            def logits(ids):
+                return model(ids, training=False)
+
+            fn = tf.function(logits, input_signature=[tf.TensorSpec([None, None], tf.int32)], autograph=False)
             self._logits_fn = (model, fn)
         if ids.shape[1] == 0:
             ids = np.zeros((ids.shape[0], 1), np.int32)
