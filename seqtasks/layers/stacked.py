@@ -46,6 +46,8 @@ class RecurrentStack(keras.layers.Layer):
         activation: Optional activation of the cells (default: the cell's own, `tanh`).
         seed: Optional seed for all dropout in the stack.
         unroll: Passed to every layer.
+        kernel_initializer: Initializer of every layer's input kernel.
+        recurrent_initializer: Initializer of every layer's recurrent kernel (e.g. `"identity"` for an IRNN).
         **kwargs: Base layer keyword arguments.
 
     Call arguments:
@@ -81,6 +83,8 @@ class RecurrentStack(keras.layers.Layer):
         activation=None,
         seed=None,
         unroll=False,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,6 +102,8 @@ class RecurrentStack(keras.layers.Layer):
         self.activation = activation
         self.seed = seed
         self.unroll = bool(unroll)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.supports_masking = True
         for i in range(self.num_layers):
             last = i == self.num_layers - 1
@@ -109,6 +115,8 @@ class RecurrentStack(keras.layers.Layer):
                 "unroll": self.unroll,
                 "name": f"{cell_type}_{i}",
                 "dtype": self.dtype_policy,
+                "kernel_initializer": keras.initializers.get(kernel_initializer),
+                "recurrent_initializer": keras.initializers.get(recurrent_initializer),
             }
             if activation is not None:
                 layer_kwargs["activation"] = activation
@@ -201,6 +209,8 @@ class RecurrentStack(keras.layers.Layer):
             "activation": self.activation,
             "seed": self.seed,
             "unroll": self.unroll,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
         }
         base_config = super().get_config()
         return {**base_config, **config}

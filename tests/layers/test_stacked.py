@@ -60,3 +60,16 @@ def test_tf_checkpoint_holds_every_stack_weight(tmp_path):
     clone(inputs())
     tf.train.Checkpoint(layer=clone).read(path).assert_consumed()
     np.testing.assert_array_equal(clone(inputs()), stack(inputs()))
+
+
+def test_initializers_reach_every_layer_and_round_trip():
+    import keras
+
+    stack = sl.RecurrentStack("simple_rnn", units=3, num_layers=2, activation="relu",
+                              recurrent_initializer="identity", bidirectional=True)
+    stack(inputs())
+    for layer in stack.rnn_layers:
+        for direction in (layer.forward_layer, layer.backward_layer):
+            np.testing.assert_array_equal(direction.cell.recurrent_kernel.numpy(), np.eye(3))
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(stack))
+    assert clone.get_config() == stack.get_config()
