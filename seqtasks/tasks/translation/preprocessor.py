@@ -255,11 +255,7 @@ class TranslationPreprocessor:
                 f"No sentence pair fits the maximum lengths ({max_source_length} source / {max_target_length} "
                 "target tokens): raise data.max_source_length / data.max_target_length or check the data."
             )
-        ds = tf.data.Dataset.from_tensor_slices(
-            tuple(
-                tf.ragged.constant(x, dtype=tf.int32, ragged_rank=1) for x in (src, tgt_in, tgt_out)
-            )
-        )
+        ds = tf.data.Dataset.from_tensor_slices(tuple(_ragged(x) for x in (src, tgt_in, tgt_out)))
         ds = ds.ragged_batch(batch_size)
         return ds.map(lambda s, ti, to: ((s.to_tensor(), ti.to_tensor()), to.to_tensor())).prefetch(
             tf.data.AUTOTUNE
@@ -276,6 +272,13 @@ class TranslationPreprocessor:
             if (max_source_length is not None and len(s) > max_source_length)
             or (max_target_length is not None and len(t) + 1 > max_target_length)
         )
+
+
+def _ragged(rows: Sequence[Sequence[int]]) -> tf.RaggedTensor:
+    """A ragged int32 tensor from Python rows (much faster than `tf.ragged.constant` on many rows)."""
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((i for r in rows for i in r), dtype=np.int32, count=int(lengths.sum()))
+    return tf.RaggedTensor.from_row_lengths(values, lengths)
 
 
 def _pad(ids: Sequence[Sequence[int]]) -> np.ndarray:

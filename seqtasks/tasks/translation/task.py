@@ -415,6 +415,8 @@ class TranslationTask(Task):
         src_pieces = [
             self.preprocessor.source_tokenizer.id_to_piece(int(i)) for i in src_ids.numpy()[0] if i
         ]
+        if not src_pieces:
+            raise DataError(f"cannot plot attention for {source!r}: the sentence has no tokens")
         tgt_pieces = [self.preprocessor.target_tokenizer.id_to_piece(int(i)) for i in ids] + [
             "</s>"
         ]
