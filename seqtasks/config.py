@@ -84,8 +84,9 @@ class TrainConfig:
     clip_global_norm: float = 5.0
     clip_norm: float = 0.0
     clip_value: float = 0.0
-    # Mixed precision: off, mixed_float16 (GPU) or mixed_bfloat16 (recent CPUs/TPUs).
-    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
+    # Mixed precision: off, mixed_float16 (GPU), mixed_bfloat16 (CPUs with native bfloat16, TPUs) or auto
+    # (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AVX512-BF16/AMX, else off).
+    mixed_precision: Literal["off", "auto", "mixed_float16", "mixed_bfloat16"] = "off"
     # Compile train/eval steps with XLA (off by default: slower for recurrent loops on CPU).
     jit_compile: bool = False
     # Seed of data order, window offsets, dropout and initialisation.

@@ -22,6 +22,7 @@ import tensorflow as tf
 from seqtasks.config import RunConfig, config_to_dict, load_config, read_yaml, save_config
 from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime.optimizers import make_optimizer
+from seqtasks.runtime.precision import resolve_policy
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import RunDir, read_json, write_json_atomic
 from seqtasks.runtime.strategy import make_strategy
@@ -94,8 +95,7 @@ def task_for_run(workdir: str | os.PathLike, task_name: str | None = None) -> tu
 @contextlib.contextmanager
 def precision_policy(config: RunConfig) -> Iterator[None]:
     """Sets the Keras dtype policy of `train.mixed_precision` for building and training; float32 afterwards."""
-    policy = config.train.mixed_precision
-    keras.mixed_precision.set_global_policy("float32" if policy == "off" else policy)
+    keras.mixed_precision.set_global_policy(resolve_policy(config.train.mixed_precision))
     try:
         yield
     finally:

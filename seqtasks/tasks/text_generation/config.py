@@ -56,9 +56,9 @@ class TextGenerationTrain(TrainConfig):
     epochs: int = 30
     max_minutes: float = 15.0
     learning_rate: float = 3e-3
-    lr_schedule: Literal["constant", "cosine", "exponential"] = "exponential"
-    decay_steps: int = 400
-    decay_rate: float = 0.5
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    min_lr_ratio: float = 0.05
+    mixed_precision: Literal["off", "auto", "mixed_float16", "mixed_bfloat16"] = "auto"
     checkpoint_every_steps: int = 100
 
 
