@@ -232,10 +232,10 @@ class SpeechRecognitionTask(Task):
         d = self.config.data
         if self._mode == "digits":
             seed = self.config.train.seed
-            self._validation = _ExampleSource(
-                self.alphabet, digits=self._digits("validation", d.validation_utterances if self._fsdd["validation"] else 0,
-                                                   seed + _VALIDATION_SEED)
-            ) if self._fsdd["validation"] else None
+            self._validation = None
+            if self._fsdd["validation"] and d.validation_utterances > 0:
+                digits = self._digits("validation", d.validation_utterances, seed + _VALIDATION_SEED)
+                self._validation = _ExampleSource(self.alphabet, digits=digits)
             self._test_utterances = self._digits("test", d.test_utterances, seed + _TEST_SEED)
             return
         self._train_examples = self._load(train, "training")

@@ -107,15 +107,16 @@ native = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant({
 doubled = np.repeat(audio, 2)  # the same audio at twice the rate (crude, but a valid 16 kHz waveform)
 other = model.transcribe(waveform=tf.constant(doubled), sample_rate=tf.constant({2 * rate}))["transcript"]
 batch = model.signatures["transcribe_batch"](waveforms=tf.constant(audio[None]), lengths=tf.constant([audio.size]))
-print(repr(native.numpy().decode()), repr(batch["transcripts"].numpy()[0].decode()), type(other.numpy()).__name__)
+import json
+print(json.dumps([native.numpy().decode(), batch["transcripts"].numpy()[0].decode(), type(other.numpy()).__name__]))
 """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    native, batch, kind = result.stdout.strip().splitlines()[-1].split(" ")
-    assert native == repr(expected) and batch == repr(expected) and kind == "bytes"
+    native, batch, kind = json.loads(result.stdout.strip().splitlines()[-1])
+    assert native == expected and batch == expected and kind == "bytes"
 
 
 def test_finetune_on_manifest_extends_alphabet(trained, tmp_path):
