@@ -269,7 +269,8 @@ class CTCSpeechModel(keras.Model):
         self.residual = residual
         self.seed = seed
 
-        self.featurizer = AudioFeatures(sample_rate=sample_rate, name="features", **self.features_config)
+        # float32 whatever the global policy: mixed precision would round the waveform to 16 bits.
+        self.featurizer = AudioFeatures(sample_rate=sample_rate, dtype="float32", name="features", **self.features_config)
         self.augment = None
         if self.specaugment_config is not None:
             self.augment = SpecAugment(**{"seed": seed, **self.specaugment_config}, name="specaugment")
