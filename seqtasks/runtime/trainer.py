@@ -172,9 +172,9 @@ def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = T
 class _LoopCallback(keras.callbacks.Callback):
     """Counts batches, logs the loss, saves periodic checkpoints and enforces the time budget."""
 
-    def __init__(self, loop: _Loop, epoch: int, offset: int):
+    def __init__(self, loop: _Loop, epoch: int, offset: int, num_batches: int | None):
         super().__init__()
-        self.loop, self.epoch, self.offset = loop, epoch, offset
+        self.loop, self.epoch, self.offset, self.num_batches = loop, epoch, offset, num_batches
         self.done = offset
         self.epoch_logs: dict[str, Any] = {}
 
@@ -185,7 +185,9 @@ class _LoopCallback(keras.callbacks.Callback):
         step = int(loop.step_var.numpy())
         if loop.log_every and step % loop.log_every == 0 and logs:
             loop.history.log_step(step, logs)
-        if loop.ckpt_every and step % loop.ckpt_every == 0:
+        # The last batch of an epoch is saved by the epoch-end checkpoint (same step, next position); saving it
+        # here too would rewrite that checkpoint's files in place.
+        if loop.ckpt_every and step % loop.ckpt_every == 0 and self.done != self.num_batches:
             loop.save(self.epoch, self.done, step)
         if loop.out_of_time():
             loop.stopped = "time_budget"
@@ -207,6 +209,7 @@ class _Loop:
         self.started = time.monotonic()
         self.elapsed_before = 0.0
         self.stopped = "epochs"
+        self.last_saved: tuple[int, int, int] | None = None
         self.history: History | None = None
         # Workers of a multi-worker run must agree on the learning rate: there the schedule follows steps only.
         progress = time_progress_variable(model.optimizer)
@@ -223,6 +226,9 @@ class _Loop:
         return self.cfg.max_minutes > 0 and self.elapsed() >= self.cfg.max_minutes * 60.0
 
     def save(self, epoch: int, batch_in_epoch: int, step: int) -> None:
+        if self.last_saved == (step, epoch, batch_in_epoch):
+            return  # e.g. the time budget ran out right after a periodic checkpoint
+        self.last_saved = (step, epoch, batch_in_epoch)
         self.state.epoch.assign(epoch)
         self.state.batch_in_epoch.assign(batch_in_epoch)
         self.state.elapsed_seconds.assign(self.elapsed())
@@ -296,7 +302,7 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
         if verbose:
             where = f" (resuming after batch {offset}/{n if n is not None else '?'})" if offset else ""
             print(f"Epoch {epoch + 1}/{cfg.epochs}{where}", flush=True)
-        callback = _LoopCallback(loop, epoch, offset)
+        callback = _LoopCallback(loop, epoch, offset, n)
         if n is not None and offset >= n:
             logs = {}
             if val_ds is not None:
