@@ -27,8 +27,8 @@ def latest_step(run: Path) -> int | None:
 
 def test_killed_run_resumes_mid_epoch(tmp_path):
     text = tmp_path / "t.txt"
-    text.write_text("".join(f"Line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(700)))
-    # 90% of ~40k chars in windows of 32, batches of 8: ~140 steps per epoch.
+    text.write_text("".join(f"Line {i}: the quick brown fox jumps over the lazy dog.\n" for i in range(450)))
+    # 90% of ~25k chars in windows of 32, batches of 8: ~90 steps per epoch.
     cmd = [str(SEQTASKS), "train", "--task", "text_generation", "--workdir", str(tmp_path / "run"),
            "--data", str(text), *[a for s in SETS for a in ("--set", s)]]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
