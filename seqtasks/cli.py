@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, task_required=False)
     _data_args(p)
     p.add_argument("--from", dest="source", required=True, metavar="RUN_DIR", help="the trained run to start from")
+
+    from seqtasks.diagnostics.commands import add_diagnose_parser
+
+    add_diagnose_parser(sub)
     return parser
 
 
@@ -123,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
         if outcome.export_dir:
             print(f"exported: {outcome.export_dir}")
+    elif args.command == "diagnose":
+        from seqtasks.diagnostics.commands import diagnose
+
+        diagnose(args)
     return 0
 
 
