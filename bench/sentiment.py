@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from seqtasks.config import load_config  # noqa: E402
+from seqtasks.data import find_local_files  # noqa: E402
+from seqtasks.errors import DataError  # noqa: E402
 from seqtasks.tasks.sentiment import data as sd  # noqa: E402
 from seqtasks.tasks.sentiment.export import export_classifier  # noqa: E402
 from seqtasks.tasks.sentiment.model import build_classifier  # noqa: E402
@@ -41,8 +43,8 @@ CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "sentimen
 
 def reviews(n: int, data_dir: str | None, seed: int = 0) -> tuple[list[str], str]:
     try:
-        found = sd.find_local_files(sd.IMDB_SPECS["train"], SimpleNamespace(data_dir=data_dir or ""))
-    except Exception:  # noqa: BLE001 - a wrong --data-dir falls back to synthetic text like a missing one
+        found = find_local_files(sd.IMDB_SPECS["train"], SimpleNamespace(data_dir=data_dir or ""))
+    except DataError:  # a --data-dir that does not exist: synthetic text, as without one
         found = None
     if found:
         texts = sd.read_labelled(found[0], format="tsv").texts
