@@ -10,6 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from seqtasks.layers import validation
+from seqtasks.layers.simple_rnn import SimpleRNN
 
 
 def gpu_available() -> bool:
@@ -156,3 +157,28 @@ def describe(layer) -> dict:
     return {"path": "seqtasks-loop", "reasons": reasons}
 
 
+
+
+class CuDNNCapableRNN(SimpleRNN):
+    """Base of `LSTM` and `GRU`: seqtasks' loop, or the cuDNN kernel on a GPU when the configuration allows.
+
+    Args:
+        use_cudnn: `"auto"` (cuDNN when eligible), True (require it; error otherwise) or False (never).
+    """
+
+    def __init__(self, units, activation="tanh", use_cudnn="auto", **kwargs):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                "Received an invalid value for argument `use_cudnn`, expected one of 'auto', True, False, "
+                f"got {use_cudnn!r}."
+            )
+        self.use_cudnn = use_cudnn
+        super().__init__(units, activation=activation, **kwargs)
+
+    def _run(self, sequences, states, mask, training):
+        return run_with_fast_path(self, sequences, states, mask, training)
+
+    def get_config(self):
+        config = {"use_cudnn": self.use_cudnn}
+        base_config = super().get_config()
+        return {**base_config, **config}

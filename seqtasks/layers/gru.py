@@ -5,9 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from seqtasks.layers import cudnn
 from seqtasks.layers.base_cell import RecurrentCell
-from seqtasks.layers.simple_rnn import SimpleRNN
+from seqtasks.layers.cudnn import CuDNNCapableRNN
 
 
 @keras.saving.register_keras_serializable(package="seqtasks")
@@ -87,7 +86,7 @@ class GRUCell(RecurrentCell):
 
 
 @keras.saving.register_keras_serializable(package="seqtasks")
-class GRU(SimpleRNN):
+class GRU(CuDNNCapableRNN):
     """GRU layer running seqtasks' loop, or the fused cuDNN kernel on a GPU when the configuration allows.
 
     Takes the arguments of `GRUCell` and of `RNN` (`return_sequences`, `return_state`, `go_backwards`,
@@ -112,20 +111,3 @@ class GRU(SimpleRNN):
     """
 
     cell_class = GRUCell
-
-    def __init__(self, units, activation="tanh", use_cudnn="auto", **kwargs):
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                "Received an invalid value for argument `use_cudnn`, expected one of 'auto', True, False, "
-                f"got {use_cudnn!r}."
-            )
-        self.use_cudnn = use_cudnn
-        super().__init__(units, activation=activation, **kwargs)
-
-    def _run(self, sequences, states, mask, training):
-        return cudnn.run_with_fast_path(self, sequences, states, mask, training)
-
-    def get_config(self):
-        config = {"use_cudnn": self.use_cudnn}
-        base_config = super().get_config()
-        return {**base_config, **config}
