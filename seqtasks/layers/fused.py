@@ -111,7 +111,8 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 a = p + tf.matmul(h, kernel)
                 h_new = tf.tanh(a) if kind == "simple_tanh" else tf.nn.relu(a)
                 saved = h_new
-            saved_ta = saved_ta.write(t, saved)
+            if not reuse_outputs:
+                saved_ta = saved_ta.write(t, saved)
             if masked:
                 # States before this step; without a mask they are the previous step's outputs.
                 hprev_ta = hprev_ta.write(t, h)
@@ -128,6 +129,8 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
             return t + 1, out, h_next, c_next, out_ta, saved_ta, hprev_ta, cprev_ta
 
         size_if_masked = steps if masked else 0
+        # Without a mask a simple RNN's outputs are exactly what its backward pass needs.
+        reuse_outputs = kind.startswith("simple") and not masked
         _, _, h_t, c_t, out_ta, saved_ta, hprev_ta, cprev_ta = tf.while_loop(
             lambda t, *_: t < steps,
             body,
@@ -137,13 +140,13 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 h0,
                 c0,
                 _ta(dtype, steps, h0),
-                tf.TensorArray(dtype, size=steps),
+                tf.TensorArray(dtype, size=0 if reuse_outputs else steps),
                 tf.TensorArray(dtype, size=size_if_masked),
                 tf.TensorArray(dtype, size=size_if_masked if has_c else 0),
             ),
         )
         outputs = out_ta.stack()
-        saved_all = saved_ta.stack()
+        saved_all = outputs if reuse_outputs else saved_ta.stack()
         if masked:
             hprev = hprev_ta.stack()
             cprev = cprev_ta.stack() if has_c else None
