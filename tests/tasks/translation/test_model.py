@@ -152,3 +152,19 @@ def test_invalid_arguments():
         tiny(encoder_units=0)
     with pytest.raises(ValueError, match="tie_embeddings"):
         tiny(tie_embeddings=True)
+
+
+@pytest.mark.parametrize("config", [{}, {"attention": "bahdanau", "input_feeding": True, "cell_type": "lstm"}])
+def test_mixed_precision_trains_and_decodes(config):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = tiny(**config)
+        logits = model((SOURCE, TARGET_IN))
+        assert logits.dtype == "float32"
+        model.compile(keras.optimizers.Adam(0.01), MaskedSequenceLoss(0.1))
+        history = model.fit((SOURCE, TARGET_IN), TARGET_IN, epochs=2, verbose=0)
+        assert np.all(np.isfinite(history.history["loss"]))
+        result = model.translate_ids(SOURCE, beam_size=2)
+        assert result.sequences.shape[0] == 2 and np.all(np.isfinite(result.scores.numpy()))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
