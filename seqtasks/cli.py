@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finetune", help="continue a trained run on your own data, in a new run directory")
     _common(p, task_required=False)
     _data_args(p)
-    p.add_argument("--from", dest="source", required=True, metavar="RUN_DIR", help="the trained run to start from")
+    p.add_argument("--from", dest="source", required=True, metavar="RUN_DIR", help="the trained run to start from (the new run goes to --workdir, default RUN_DIR-finetuned)")
 
     from seqtasks.diagnostics.commands import add_diagnose_parser
 
@@ -117,10 +117,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "export":
         print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides)}")
     elif args.command == "finetune":
-        if not args.workdir:
-            raise SeqtasksError("finetune needs --workdir NEW_RUN_DIR (the source run is left untouched)")
+        # The source run is never written to: without --workdir the new run goes next to it.
+        workdir = args.workdir or str(Path(args.source).resolve()) + "-finetuned"
         outcome = commands.finetune(
-            args.task, args.source, args.workdir, args.config, args.overrides, args.data, args.data_dir
+            args.task, args.source, workdir, args.config, args.overrides, args.data, args.data_dir
         )
         print(f"run directory: {outcome.run.root}")
         for key, value in outcome.evaluation.items():

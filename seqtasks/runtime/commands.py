@@ -208,7 +208,7 @@ def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, 
     if not task.is_writer:
         return TrainOutcome(run, result, {}, None)
     final, evaluation = evaluate_best(task)
-    result.history.evaluation = {"validation": evaluation}
+    result.history.evaluation = {task.evaluation_split(): evaluation}
     result.history.save()
     export_dir = None
     if config.export.after_train:
@@ -250,7 +250,7 @@ def evaluate(
     if not paths:
         task.prepare_data()
     metrics = task.evaluate(model, list(paths) if paths else None)
-    label = ", ".join(str(p) for p in paths) if paths else "validation"
+    label = ", ".join(str(p) for p in paths) if paths else task.evaluation_split()
     for key, value in metrics.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", file=out)
     data = read_json(task.run.metrics, default={}) or {}

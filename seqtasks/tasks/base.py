@@ -151,6 +151,12 @@ class Task(abc.ABC):
         """Writes a SavedModel to `export_dir` whose signatures take raw inputs and load with
         `tf.saved_model.load` in a process that does not import seqtasks. Returns `export_dir`."""
 
+    def evaluation_split(self) -> str:
+        """The name under which `evaluate(model, None)` results are filed in `metrics.json`: the `eval.split`
+        config key when the task has one, else `"validation"`. Tasks whose default evaluation data is another
+        split (e.g. a test split) override it."""
+        return str(getattr(self.config.eval, "split", "validation"))
+
     # ---------------------------------------------------------------------------------- fine-tuning
 
     def finetune_from(self, model: keras.Model, source: Task, source_model: keras.Model) -> None:

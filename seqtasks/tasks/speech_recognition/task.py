@@ -345,6 +345,9 @@ class SpeechRecognitionTask(Task):
             return [Utterance(e.transcript, audio=e.waveform, source=e.name) for e in self._validation.examples], "validation"
         raise DataError("no evaluation data: set data.test_path or data.validation_path, or pass files to evaluate")
 
+    def evaluation_split(self) -> str:
+        return "test"  # without paths, `evaluate` scores the test recordings
+
     def evaluate(self, model: keras.Model, paths: Sequence[str] | None = None) -> dict[str, float]:
         import jiwer
 
