@@ -8,11 +8,13 @@ Exploding gradients are handled where training is configured: every recipe's `tr
 `global_clipnorm=` / `clipnorm=` / `clipvalue=` to the optimizer.
 """
 
+from seqtasks.layers.attention import BahdanauAttention, LuongAttention
 from seqtasks.layers.base_cell import RecurrentCell
 from seqtasks.layers.bidirectional import Bidirectional
 from seqtasks.layers.explain import explain
 from seqtasks.layers.gru import GRU, GRUCell
 from seqtasks.layers.lstm import LSTM, LSTMCell
+from seqtasks.layers.pooling import MaskedPooling
 from seqtasks.layers.rnn import RNN, recurrent_loop
 from seqtasks.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from seqtasks.layers.stacked import CELL_TYPES, RecurrentStack, get_rnn_class
@@ -24,7 +26,10 @@ __all__ = [
     "LSTM",
     "LSTMCell",
     "RNN",
+    "BahdanauAttention",
     "Bidirectional",
+    "LuongAttention",
+    "MaskedPooling",
     "RecurrentCell",
     "RecurrentStack",
     "SimpleRNN",

@@ -29,6 +29,7 @@ def train_sentencepiece(
     character_coverage: float = 1.0,
     max_sentences: int = 2_000_000,
     seed_sentencepiece_size: int = 1_000_000,
+    normalization_rule_name: str = "nmt_nfkc",
 ) -> Path:
     """Trains a sentencepiece model on `texts` and writes it to `model_path` (a `.model` file).
 
@@ -44,6 +45,8 @@ def train_sentencepiece(
         character_coverage: fraction of characters covered by the vocabulary (1.0 for small alphabets).
         max_sentences: upper bound on sentences fed to the trainer (it samples above this).
         seed_sentencepiece_size: unigram seed vocabulary size.
+        normalization_rule_name: sentencepiece's normalisation (`"nmt_nfkc"` default; `"identity"` keeps text
+            such as U+202F or "…" exactly, which detokenized translation output needs).
 
     Returns:
         The path of the written model.
@@ -75,6 +78,7 @@ def train_sentencepiece(
         shuffle_input_sentence=True,
         seed_sentencepiece_size=seed_sentencepiece_size,
         hard_vocab_limit=False,
+        normalization_rule_name=normalization_rule_name,
         pad_id=PAD_ID,
         unk_id=UNK_ID,
         bos_id=BOS_ID,

@@ -9,21 +9,18 @@ into a plain space and `…` into `...`, and detokenized translations would no l
 
 from __future__ import annotations
 
-import inspect
-import io
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import sentencepiece as spm
 import tensorflow as tf
 
 from seqtasks.errors import DataError
 from seqtasks.tasks.translation.data import Pair, normalize_text
 from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece
-from seqtasks.tokenizers.sentencepiece import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from seqtasks.tokenizers.sentencepiece import BOS_ID, EOS_ID, PAD_ID
 
 TOKENIZER_MODES = ("joint", "separate")
 SOURCE_MODEL = "source.model"
@@ -38,43 +35,9 @@ def train_tokenizer(
     model_type: str = "unigram",
 ) -> Path:
     """Trains a sentencepiece model that keeps text as written (no NFKC), with seqtasks' special ids."""
-    if "normalization_rule_name" in inspect.signature(train_sentencepiece).parameters:
-        return train_sentencepiece(
-            texts,
-            model_path,
-            vocab_size=vocab_size,
-            model_type=model_type,
-            normalization_rule_name="identity",
-        )
-    # The shared trainer has no normalisation argument yet: train with the same settings and the identity rule.
-    sentences = [t.replace("\n", " ").strip() for t in texts]
-    sentences = [s for s in sentences if s]
-    if not sentences:
-        raise DataError(
-            "Cannot train a sentencepiece model on an empty corpus: no non-empty text was given."
-        )
-    model_path = Path(model_path)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    proto = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_writer=proto,
-        vocab_size=vocab_size,
-        model_type=model_type,
-        character_coverage=1.0,
-        hard_vocab_limit=False,
-        normalization_rule_name="identity",
-        pad_id=PAD_ID,
-        unk_id=UNK_ID,
-        bos_id=BOS_ID,
-        eos_id=EOS_ID,
-        minloglevel=2,
-        num_threads=2,
+    return train_sentencepiece(
+        texts, model_path, vocab_size=vocab_size, model_type=model_type, normalization_rule_name="identity"
     )
-    tmp = model_path.with_suffix(model_path.suffix + ".tmp")
-    tmp.write_bytes(proto.getvalue())
-    os.replace(tmp, model_path)
-    return model_path
 
 
 class TranslationPreprocessor:
