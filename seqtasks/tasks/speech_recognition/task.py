@@ -32,6 +32,7 @@ from seqtasks.decoding.ctc import ctc_decode
 from seqtasks.errors import DataError
 from seqtasks.losses.ctc import ctc_min_frames
 from seqtasks.tasks import Task, copy_matching_weights, register_task
+from seqtasks.tasks.speech_recognition import fsdd_download
 from seqtasks.tasks.speech_recognition.config import (
     SpeechRecognitionConfig,
     feature_kwargs,
@@ -63,7 +64,8 @@ _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
 
 
 def find_fsdd(data_config) -> Path:
-    """The FSDD folder: `data.fsdd_dir`, else `fsdd/` (or `free-spoken-digit-dataset/`) in the local data dir."""
+    """The FSDD folder: `data.fsdd_dir`, else `fsdd/` (or `free-spoken-digit-dataset/`) in the local data dir,
+    else the copy cached by an earlier download, else a download through tensorflow-datasets (`spoken_digit`)."""
     if data_config.fsdd_dir:
         return Path(data_config.fsdd_dir).expanduser()
     root = local_data_dir(data_config)
@@ -71,9 +73,16 @@ def find_fsdd(data_config) -> Path:
         for candidate in (root / "fsdd", root / "free-spoken-digit-dataset", root):
             if (candidate / "recordings").is_dir():
                 return candidate
+    cached = fsdd_download.cached_fsdd()
+    if cached is not None:
+        return cached
+    try:
+        return fsdd_download.download_fsdd(data_config.tfds_data_dir or None)
+    except DataError as error:
+        reason = str(error)
     where = f"{root}/fsdd/recordings/" if root else "DIR/fsdd/recordings/ and pass --data-dir DIR"
     raise DataError(
-        "dataset 'fsdd' (Free Spoken Digit Dataset) not found: clone "
+        f"dataset 'fsdd' (Free Spoken Digit Dataset) not found locally and not downloadable ({reason}): clone "
         f"https://github.com/Jakobovski/free-spoken-digit-dataset and put its recordings/*.wav at {where} "
         "(or set data.fsdd_dir)"
     )

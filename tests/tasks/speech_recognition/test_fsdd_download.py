@@ -1,0 +1,69 @@
+"""FSDD through tensorflow-datasets: conversion to the FSDD layout, the cache, and the offline error."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile
+
+from seqtasks.errors import DataError
+from seqtasks.tasks.speech_recognition import fsdd_download
+from seqtasks.tasks.speech_recognition.data import fsdd_split, read_fsdd
+from seqtasks.tasks.speech_recognition.task import find_fsdd
+
+
+def data_config(tmp_path):
+    return SimpleNamespace(fsdd_dir="", data_dir="", tfds_data_dir=str(tmp_path / "tfds"))
+
+
+def synthetic_examples():
+    rng = np.random.default_rng(0)
+    for digit in (3, 7):
+        for index in (0, 4, 5, 12):
+            yield f"{digit}_theo_{index}.wav", rng.integers(-3000, 3000, size=400 + index)
+
+
+def test_conversion_keeps_names_samples_and_official_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    assert fsdd_download.cached_fsdd() is None
+    folder = tmp_path / "cache" / "fsdd"
+    written = fsdd_download.write_fsdd_recordings(synthetic_examples(), folder)
+    assert written == 8
+    assert fsdd_download.cached_fsdd() == folder
+    recordings = read_fsdd(folder)
+    assert len(recordings) == 8
+    assert {r.index for r in fsdd_split(recordings, "test", validation_indices=())} == {0, 4}
+    samples, rate = soundfile.read(folder / "recordings" / "7_theo_12.wav", dtype="int16")
+    expected = dict(synthetic_examples())["7_theo_12.wav"]
+    assert rate == 8000
+    np.testing.assert_array_equal(samples, expected)
+
+
+def test_an_unfinished_conversion_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "fsdd" / "recordings").mkdir(parents=True)
+    assert fsdd_download.cached_fsdd() is None
+
+
+def test_find_fsdd_uses_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SEQTASKS_DATA_DIR", raising=False)
+    fsdd_download.write_fsdd_recordings(synthetic_examples(), tmp_path / "cache" / "fsdd")
+    assert find_fsdd(data_config(tmp_path)) == tmp_path / "cache" / "fsdd"
+
+
+def test_offline_without_copy_fails_fast_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SEQTASKS_DATA_DIR", raising=False)
+    monkeypatch.setattr("seqtasks.data.registry.network_available", lambda *a, **k: False)
+    start = time.monotonic()
+    with pytest.raises(DataError) as info:
+        find_fsdd(data_config(tmp_path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "not downloadable (network unreachable)" in message
+    assert "free-spoken-digit-dataset" in message and "--data-dir" in message
+    assert time.monotonic() - start < 30
