@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from seqtasks.config import TrainConfig
 from seqtasks.diagnostics.gradients import parse_cell_spec
-from seqtasks.errors import ConfigError, SeqtasksError
+from seqtasks.errors import ConfigError
 from seqtasks.layers import RNN
 from seqtasks.runtime.optimizers import make_optimizer
 from seqtasks.tasks.memory import data as md
@@ -239,16 +239,14 @@ def run_from_args(args: argparse.Namespace) -> ClippingComparison:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m seqtasks.diagnostics.clipping`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="python -m seqtasks.diagnostics.clipping",
-                                     description="Train an exploding RNN with and without gradient clipping.")
-    add_arguments(parser)
-    try:
-        run_from_args(parser.parse_args(argv))
-    except SeqtasksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    from seqtasks.diagnostics.commands import run_module
+
+    return run_module(
+        "clipping", "Train an exploding RNN with and without gradient clipping.",
+        add_arguments,
+        run_from_args,
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -64,3 +64,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def run_module(name: str, description: str, add_arguments, run_from_args, argv: Sequence[str] | None) -> int:
+    """The shared `main` of `python -m seqtasks.diagnostics.<name>`: parse, run, one-line user errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(prog=f"python -m seqtasks.diagnostics.{name}", description=description)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run_from_args(args)
+    except SeqtasksError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

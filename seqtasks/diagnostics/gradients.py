@@ -724,17 +724,14 @@ def run_from_args(args: argparse.Namespace) -> list[FlowCurve]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m seqtasks.diagnostics.gradients`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="python -m seqtasks.diagnostics.gradients",
-                                     description="Measure vanishing/exploding gradients through time.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        run_from_args(args)
-    except SeqtasksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    from seqtasks.diagnostics.commands import run_module
+
+    return run_module(
+        "gradients", "Measure vanishing/exploding gradients through time.",
+        add_arguments,
+        run_from_args,
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqtasks.errors import ConfigError, SeqtasksError
+from seqtasks.errors import ConfigError
 
 CELL_TYPES = ("simple_rnn", "lstm", "gru")
 DEFAULT_LENGTHS = (50, 100, 200, 400, 1000)
@@ -298,16 +298,14 @@ def run_from_args(args: argparse.Namespace) -> SweepResult:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m seqtasks.diagnostics.sweep`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="python -m seqtasks.diagnostics.sweep",
-                                     description="Longest T each recurrent cell solves on the memory task.")
-    add_arguments(parser)
-    try:
-        run_from_args(parser.parse_args(argv))
-    except SeqtasksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    from seqtasks.diagnostics.commands import run_module
+
+    return run_module(
+        "sweep", "Longest T each recurrent cell solves on the memory task.",
+        add_arguments,
+        run_from_args,
+        argv,
+    )
 
 
 if __name__ == "__main__":
