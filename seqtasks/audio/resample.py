@@ -32,7 +32,11 @@ def resample(waveform: tf.Tensor, orig_sample_rate: tf.Tensor, sample_rate: int)
     """
     waveform = tf.convert_to_tensor(waveform, tf.float32)
     orig_sample_rate = tf.cast(orig_sample_rate, tf.int32)
-    tf.debugging.assert_positive(orig_sample_rate, message="sample_rate must be a positive number of Hz")
+    check = tf.debugging.assert_positive(orig_sample_rate, message="sample_rate must be a positive number of Hz")
+    # Everything below waits for the check, so a bad rate always fails with its message, never inside tf.range.
+    with tf.control_dependencies([check]):
+        waveform = tf.identity(waveform)
+        orig_sample_rate = tf.identity(orig_sample_rate)
 
     def convert():
         n = tf.shape(waveform)[0]
