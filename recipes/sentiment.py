@@ -10,19 +10,16 @@ and a few predictions. Run it from the project root (re-running it resumes the r
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from seqtasks.runtime import (
-    RunDir,
     build_for_training,
     evaluate_best,
     fit,
-    make_strategy,
     precision_policy,
-    resolve_config,
-    start_run,
+    recipe_parser,
+    start_recipe,
 )
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "sentiment.yaml"
@@ -33,20 +30,17 @@ EXAMPLES = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", default=[], help="YAML applied after the default config")
-    parser.add_argument("--set", action="append", default=[], help="section.key=value override")
-    parser.add_argument("--workdir", default="runs/sentiment")
-    parser.add_argument("--data", nargs="+", help="your own labelled TSV/CSV files or class folders")
-    parser.add_argument("--data-dir", help="local folder with sentiment/imdb/{train,test}.tsv (offline IMDB)")
+    parser = recipe_parser(
+        __doc__.splitlines()[0],
+        "sentiment",
+        data_help="your own labelled TSV/CSV files or class folders",
+        data_dir_help="local folder with sentiment/imdb/{train,test}.tsv (offline IMDB)",
+    )
     parser.add_argument("--test", nargs="+", help="labelled files to score at the end (default: IMDB test split)")
     args = parser.parse_args(argv)
 
     # 1. Config: default YAML <- --config files <- --set <- --data / --data-dir.
-    run = RunDir.at(args.workdir)
-    config = resolve_config("sentiment", run, [DEFAULT_CONFIG, *args.config], args.set, args.data, args.data_dir)
-    strategy = make_strategy(config.train.strategy)
-    task = start_run("sentiment", config, run)
+    config, run, strategy, task = start_recipe("sentiment", [DEFAULT_CONFIG, *args.config], args)
 
     # 2. Data: read the labelled texts (bad rows fail or are skipped and counted), carve the seeded validation
     #    split, train (or reload) the sentencepiece model and tokenize into length-bucketed batches.

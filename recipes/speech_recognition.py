@@ -10,40 +10,32 @@ from the project root (re-running it resumes the run from its last checkpoint):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from seqtasks.runtime import (
-    RunDir,
     build_for_training,
     evaluate_best,
     fit,
-    make_strategy,
     precision_policy,
-    resolve_config,
-    start_run,
+    recipe_parser,
+    start_recipe,
 )
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "speech_recognition.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", default=[], help="YAML applied after the default config")
-    parser.add_argument("--set", action="append", default=[], help="section.key=value override")
-    parser.add_argument("--workdir", default="runs/speech_recognition")
-    parser.add_argument("--data", nargs="+", help="your own manifests (.csv/.jsonl) or folders of audio + .txt")
-    parser.add_argument("--data-dir", help="local folder holding fsdd/recordings/*.wav (offline FSDD)")
+    parser = recipe_parser(
+        __doc__.splitlines()[0],
+        "speech_recognition",
+        data_help="your own manifests (.csv/.jsonl) or folders of audio + .txt",
+        data_dir_help="local folder holding fsdd/recordings/*.wav (offline FSDD)",
+    )
     args = parser.parse_args(argv)
 
     # 1. Config: default YAML <- --config files <- --set <- --data / --data-dir.
-    run = RunDir.at(args.workdir)
-    config = resolve_config(
-        "speech_recognition", run, [DEFAULT_CONFIG, *args.config], args.set, args.data, args.data_dir
-    )
-    strategy = make_strategy(config.train.strategy)
-    task = start_run("speech_recognition", config, run)
+    config, run, strategy, task = start_recipe("speech_recognition", [DEFAULT_CONFIG, *args.config], args)
 
     # 2. Data: read FSDD (or your manifests), build (or reload) the alphabet, check every utterance's audio.
     task.prepare_data()

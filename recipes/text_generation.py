@@ -10,40 +10,32 @@ root (re-running it resumes the run from its last checkpoint):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from seqtasks.runtime import (
-    RunDir,
     build_for_training,
     evaluate_best,
     fit,
-    make_strategy,
     precision_policy,
-    resolve_config,
-    start_run,
+    recipe_parser,
+    start_recipe,
 )
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "text_generation.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", default=[], help="YAML applied after the default config")
-    parser.add_argument("--set", action="append", default=[], help="section.key=value override")
-    parser.add_argument("--workdir", default="runs/text_generation")
-    parser.add_argument("--data", nargs="+", help="your own text files or folders")
-    parser.add_argument("--data-dir", help="local folder with tinyshakespeare/input.txt (offline)")
+    parser = recipe_parser(
+        __doc__.splitlines()[0],
+        "text_generation",
+        data_help="your own text files or folders",
+        data_dir_help="local folder with tinyshakespeare/input.txt (offline)",
+    )
     args = parser.parse_args(argv)
 
     # 1. Config: default YAML <- --config files <- --set <- --data / --data-dir.
-    run = RunDir.at(args.workdir)
-    config = resolve_config(
-        "text_generation", run, [DEFAULT_CONFIG, *args.config], args.set, args.data, args.data_dir
-    )
-    strategy = make_strategy(config.train.strategy)
-    task = start_run("text_generation", config, run)
+    config, run, strategy, task = start_recipe("text_generation", [DEFAULT_CONFIG, *args.config], args)
 
     # 2. Data: read the text, build (or reload) the character vocabulary, split off the last 10%.
     task.prepare_data()

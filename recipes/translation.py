@@ -11,42 +11,32 @@ root (re-running it resumes the run from its last checkpoint):
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from seqtasks.runtime import (
-    RunDir,
     build_for_training,
     evaluate_best,
     fit,
-    make_strategy,
     precision_policy,
-    resolve_config,
-    start_run,
+    recipe_parser,
+    start_recipe,
 )
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "translation.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--config", action="append", default=[], help="YAML applied after the default config"
+    parser = recipe_parser(
+        __doc__.splitlines()[0],
+        "translation",
+        data_help="your own TSV files of source<TAB>target pairs",
+        data_dir_help="local folder with translation/eng-fra.tsv (offline)",
     )
-    parser.add_argument("--set", action="append", default=[], help="section.key=value override")
-    parser.add_argument("--workdir", default="runs/translation")
-    parser.add_argument("--data", nargs="+", help="your own TSV files of source<TAB>target pairs")
-    parser.add_argument("--data-dir", help="local folder with translation/eng-fra.tsv (offline)")
     args = parser.parse_args(argv)
 
     # 1. Config: default YAML <- --config files <- --set <- --data / --data-dir.
-    run = RunDir.at(args.workdir)
-    config = resolve_config(
-        "translation", run, [DEFAULT_CONFIG, *args.config], args.set, args.data, args.data_dir
-    )
-    strategy = make_strategy(config.train.strategy)
-    task = start_run("translation", config, run)
+    config, run, strategy, task = start_recipe("translation", [DEFAULT_CONFIG, *args.config], args)
 
     # 2. Data: read the pairs, carve validation and test splits that share no source sentence with training,
     #    train (or reload) the sentencepiece tokenizers.

@@ -6,6 +6,7 @@ order, written out top to bottom. Each function works for every registered task.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -112,6 +113,27 @@ def start_run(task_name: str, config: RunConfig, run: RunDir) -> Task:
         save_config(config, run.config, header=f"seqtasks {cls.name} run config (resolved)")
         run.task_file.write_text(cls.name + "\n", encoding="utf-8")
     return task
+
+
+def recipe_parser(description: str, task_name: str, data_help: str, data_dir_help: str) -> argparse.ArgumentParser:
+    """The arguments every `recipes/<task>.py` takes: --config, --set, --workdir, --data, --data-dir."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", action="append", default=[], help="YAML applied after the default config")
+    parser.add_argument("--set", action="append", default=[], help="section.key=value override")
+    parser.add_argument("--workdir", default=f"runs/{task_name}")
+    parser.add_argument("--data", nargs="+", help=data_help)
+    parser.add_argument("--data-dir", help=data_dir_help)
+    return parser
+
+
+def start_recipe(
+    task_name: str, config_files: Sequence[str | os.PathLike], args: argparse.Namespace
+) -> tuple[RunConfig, RunDir, tf.distribute.Strategy, Task]:
+    """Step 1 of every recipe: config (files <- --set <- --data / --data-dir), run directory, strategy, task."""
+    run = RunDir.at(args.workdir)
+    config = resolve_config(task_name, run, list(config_files), args.set, args.data, args.data_dir)
+    strategy = make_strategy(config.train.strategy)
+    return config, run, strategy, start_run(task_name, config, run)
 
 
 def build_for_training(task: Task, strategy: tf.distribute.Strategy) -> keras.Model:
