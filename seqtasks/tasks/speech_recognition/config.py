@@ -24,8 +24,26 @@ class SpeechData(DataConfig):
     """Where the utterances come from (inherits dataset, path, data_dir, tfds_data_dir)."""
 
     # Named dataset when `path` is empty: "fsdd_connected_digits" (1-7 FSDD digits of one speaker joined,
-    # transcribed as words), "fsdd" (single FSDD digits). Your own data: set `path` (manifests or folders).
+    # transcribed as words), "fsdd" (single FSDD digits), a tensorflow-datasets speech set ("librispeech",
+    # "ljspeech", "spoken_digit", or any "tfds:NAME[/CONFIG]"; downloaded once, cached as audio files + manifests).
+    # Your own data: set `path` (manifests or folders).
     dataset: str = "fsdd_connected_digits"
+    # tensorflow-datasets sets: split names/slices for train, validation and test ("" = the dataset's preset,
+    # e.g. librispeech train_clean100 / dev_clean / test_clean; ljspeech has one split, cut 90/5/5 %).
+    tfds_train_split: str = ""
+    tfds_validation_split: str = ""
+    tfds_test_split: str = ""
+    # tensorflow-datasets sets: feature holding the audio and the transcript ("" = the preset, else detected).
+    tfds_audio_key: str = ""
+    tfds_text_key: str = ""
+    # Decoded audio kept in memory between epochs, in MiB (files are read lazily, batch by batch; 0 = re-read
+    # every time). A dataset that fits is decoded and resampled once.
+    audio_cache_mb: int = 1024
+    # Training utterances longer than this many seconds are left out (and counted); 0 = keep all.
+    max_seconds: float = 0.0
+    # Speed perturbation while training (Ko et al. 2015): each utterance is resampled by a factor drawn from
+    # this list every epoch, e.g. [0.9, 1.0, 1.1]; [] = off.
+    speed_perturbation: list[float] = field(default_factory=list)
     # FSDD folder (holding recordings/ or the .wav files); "" = <data_dir>/fsdd, with data_dir from --data-dir
     # or $SEQTASKS_DATA_DIR.
     fsdd_dir: str = ""
