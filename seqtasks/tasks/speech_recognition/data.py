@@ -1,9 +1,12 @@
 """Speech recognition data: transcripts and alphabets, manifest/folder/FSDD readers, connected digits, bad audio.
 
-Readers return `Utterance` records (a transcript plus an audio file or an in-memory waveform, and a `source`
-string that error messages use). `UtteranceLoader` turns them into `Example`s (waveform at the configured rate
-+ label ids) and applies the bad-audio policy: `"fail"` stops at the first bad utterance with a one-line error
-naming the file, `"skip"` drops it and records the file and the reason in a `BadAudioReport`.
+Readers return `Utterance` records (a transcript plus an audio file or an in-memory waveform, an optional
+duration from the manifest, and a `source` string that error messages use). `UtteranceLoader` applies the
+bad-audio policy: `"fail"` stops at the first bad utterance with a one-line error naming the file, `"skip"` drops
+it and records the file and the reason in a `BadAudioReport`. It either loads utterances into `Example`s
+(waveform at the configured rate + label ids) or, for data too big for memory, only *scans* them: the length of
+each file comes from the manifest's `duration` or the file's header, nothing is decoded, and `LazyUtterances`
+reads the audio later, batch by batch, through a bounded `AudioCache`.
 
 FSDD (Free Spoken Digit Dataset) follows its official split: recordings with index 0-4 are the test set. The
 connected-digits generator builds multi-digit utterances from the recordings of one split only, so a test
@@ -16,15 +19,26 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 import re
+import sys
+import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
-from seqtasks.audio.io import AUDIO_EXTENSIONS, load_audio
+from seqtasks.audio.io import (
+    AUDIO_EXTENSIONS,
+    AudioCache,
+    check_audio_file,
+    load_audio,
+    num_samples_at,
+)
 from seqtasks.errors import DataError
 from seqtasks.losses.ctc import ctc_min_frames
 
@@ -33,6 +47,7 @@ FSDD_TEST_INDICES = range(0, 5)
 BAD_AUDIO_POLICIES = ("fail", "skip")
 _MANIFEST_PATH_KEYS = ("path", "audio_filepath", "audio", "file")
 _MANIFEST_TEXT_KEYS = ("transcript", "text", "sentence")
+_MANIFEST_DURATION_KEY = "duration"
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)$")
 
 
@@ -195,12 +210,15 @@ class Utterance:
         path: the audio file, or `None` when `audio` is given.
         audio: a float32 waveform already at the configured sample rate (generated data), or `None`.
         source: where the utterance comes from, for messages ("manifest.csv line 7", "connected-digits #3 ...").
+        duration: the audio's length in seconds when the manifest states it (NeMo manifests do), else `None`;
+            a scan then takes the length from it instead of opening the file.
     """
 
     transcript: str
     path: Path | None = None
     audio: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
     source: str = ""
+    duration: float | None = None
 
     @property
     def name(self) -> str:
@@ -232,7 +250,26 @@ def _manifest_row(
     if not audio_path.is_absolute():
         audio_path = manifest.parent / audio_path
     transcript = normalize_transcript(text) if normalize else text
-    return Utterance(transcript=transcript, path=audio_path, source=f"{manifest.name} line {line}")
+    duration = _manifest_duration(manifest, line, row.get(_MANIFEST_DURATION_KEY))
+    return Utterance(transcript=transcript, path=audio_path, source=f"{manifest.name} line {line}", duration=duration)
+
+
+def _manifest_duration(manifest: Path, line: int, value) -> float | None:
+    """The optional `duration` field in seconds; empty or absent = unknown."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        duration = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        duration = math.nan
+    if not math.isfinite(duration) or duration < 0:
+        raise DataError(
+            f"{manifest} line {line}: invalid duration {value!r} (expected seconds, a number >= 0). Fix: correct "
+            "it or leave the `duration` field empty to read the length from the audio file."
+        )
+    return duration
 
 
 def read_manifest(path: str | os.PathLike, normalize: bool = True) -> list[Utterance]:
@@ -241,15 +278,17 @@ def read_manifest(path: str | os.PathLike, normalize: bool = True) -> list[Utter
     CSV (`.csv`, or `.tsv` with tabs): a header naming the columns `path` and `transcript` (also accepted:
     `audio_filepath`/`audio`/`file` and `text`/`sentence`); RFC 4180 quoting, so transcripts may contain commas,
     quotes (doubled) and newlines. JSONL (`.jsonl`/`.json`): one JSON object per line with the same keys
-    (NeMo-style `audio_filepath`/`text` manifests read as they are). Audio files are checked when loaded, under
-    the bad-audio policy, not here.
+    (NeMo-style `audio_filepath`/`text` manifests read as they are). An optional `duration` column/key gives
+    each file's length in seconds (empty = unknown), which spares a scan from opening the files. Audio files
+    are checked when scanned or loaded, under the bad-audio policy, not here.
 
     Args:
         path: the manifest file.
         normalize: apply `normalize_transcript` to every transcript.
 
     Raises:
-        DataError: missing or empty manifest, missing columns, malformed rows (message with the line number).
+        DataError: missing or empty manifest, missing columns, malformed rows or durations (message with the line
+            number).
     """
     manifest = Path(path)
     if not manifest.is_file():
@@ -554,13 +593,74 @@ class BadAudioReport:
         return f"skipped {self.count} bad utterance(s): {shown}{more}"
 
 
+def utterance_num_samples(utterance: Utterance, sample_rate: int) -> int:
+    """The length of an utterance's waveform at `sample_rate`, without decoding its audio.
+
+    In-memory audio: its size. A file: `round(duration * sample_rate)` when the manifest gave a duration (the
+    file is only checked to exist and be non-empty), else the exact length `load_audio` would return, from the
+    file's header (`seqtasks.audio.io.num_samples_at`).
+
+    Raises:
+        DataError: the file is missing, empty, unreadable or holds no samples (the message names it).
+    """
+    if utterance.audio is not None:
+        return int(np.asarray(utterance.audio).size)
+    if utterance.duration is not None:
+        check_audio_file(Path(utterance.path))
+        return int(round(utterance.duration * sample_rate))
+    return num_samples_at(utterance.path, sample_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScannedUtterance:
+    """An utterance that passed the scan: its length at the configured rate and the output frames CTC needs.
+
+    Attributes:
+        utterance: the record (audio not read).
+        num_samples: waveform length at the configured rate.
+        min_frames: `ctc_min_frames` of its labels (0 when the scan had no CTC check).
+    """
+
+    utterance: Utterance
+    num_samples: int
+    min_frames: int = 0
+
+
+class _Progress:
+    """A line on stderr every `every` items of a long pass, so a scan of thousands of files never looks hung."""
+
+    def __init__(self, what: str, total: int | None, every: int, stream: TextIO | None):
+        self.what, self.total, self.every, self.stream = what, total, every, stream
+        self.started = time.monotonic()
+        self.shown = False
+
+    def _show(self, done: int) -> None:
+        of = f"/{self.total}" if self.total else ""
+        print(f"{self.what}: scanned {done}{of} audio files ({time.monotonic() - self.started:.0f} s)",
+              file=self.stream, flush=True)
+        self.shown = True
+
+    def step(self, done: int) -> None:
+        if self.stream is not None and self.every > 0 and done % self.every == 0:
+            self._show(done)
+
+    def finish(self, done: int) -> None:
+        if self.shown and done % self.every:
+            self._show(done)
+
+
 class UtteranceLoader:
-    """Reads utterances into `Example`s, checking each against the alphabet and CTC's frame budget.
+    """Checks utterances against the alphabet and CTC's frame budget, and loads them (`Example`) or scans them.
 
     An utterance is bad when its audio cannot be read or holds no samples, when its transcript is empty or has
     characters outside the alphabet, or when it is too short for its transcript under CTC (fewer output frames
     after subsampling than `ctc_min_frames(labels)`). With `on_bad_audio="fail"` the first bad utterance raises a
-    `DataError` naming the file; with `"skip"` it is dropped and recorded in `report`.
+    `DataError` naming the file; with `"skip"` it is dropped and recorded in `report`. Utterances longer than
+    `max_samples` are left out as well, but listed in `too_long` instead (they are not bad audio).
+
+    `load_all` decodes every utterance; `scan` decodes none: lengths come from the manifest's durations or the
+    files' headers (see `utterance_num_samples`), so a LibriSpeech-size set is checked in seconds, and the audio
+    is read later by `LazyUtterances`.
 
     Args:
         utterances: the records to load (any iterable; a `ConnectedDigits` generates audio on the fly).
@@ -569,6 +669,7 @@ class UtteranceLoader:
         output_frames: maps a waveform's sample count to the model's output frames; `None` skips the CTC check.
         on_bad_audio: `"fail"` or `"skip"`.
         allow_empty_transcripts: accept utterances with an empty transcript (silence).
+        max_samples: leave out utterances longer than this many samples; `None` keeps all.
     """
 
     def __init__(
@@ -579,11 +680,17 @@ class UtteranceLoader:
         output_frames: Callable[[int], int] | None = None,
         on_bad_audio: str = "fail",
         allow_empty_transcripts: bool = False,
+        max_samples: int | None = None,
     ):
         if on_bad_audio not in BAD_AUDIO_POLICIES:
             raise ValueError(
                 f"Received an invalid value for argument `on_bad_audio`, expected one of {BAD_AUDIO_POLICIES}, "
                 f"got {on_bad_audio!r}."
+            )
+        if max_samples is not None and max_samples <= 0:
+            raise ValueError(
+                f"Received an invalid value for argument `max_samples`, expected a positive integer or None, "
+                f"got {max_samples!r}."
             )
         self.utterances = utterances
         self.sample_rate = sample_rate
@@ -591,24 +698,21 @@ class UtteranceLoader:
         self.output_frames = output_frames
         self.on_bad_audio = on_bad_audio
         self.allow_empty_transcripts = allow_empty_transcripts
+        self.max_samples = max_samples
         self.report = BadAudioReport()
+        self.too_long: list[str] = []
 
     def _bad(self, utterance: Utterance, reason: str, fix: str) -> None:
         if self.on_bad_audio == "fail":
             raise DataError(f"Bad audio {utterance.name}: {reason}. Fix: {fix}, or set data.on_bad_audio=skip.")
         self.report.problems.append((utterance.name, reason))
 
-    def load_one(self, utterance: Utterance) -> Example | None:
-        """The example of `utterance`, or `None` when it is bad and the policy is `skip`."""
-        if utterance.audio is not None:
-            waveform = np.asarray(utterance.audio, dtype=np.float32).reshape(-1)
-        else:
-            try:
-                waveform = load_audio(utterance.path, self.sample_rate)
-            except DataError as error:
-                self._bad(utterance, str(error).split(". Fix:")[0], "replace or remove the file")
-                return None
-        if waveform.size == 0:
+    def _unreadable(self, utterance: Utterance, error: DataError) -> None:
+        self._bad(utterance, str(error).split(". Fix:")[0], "replace or remove the file")
+
+    def _check(self, utterance: Utterance, num_samples: int) -> list[int] | None:
+        """The label ids when the utterance passes every check, else `None` (after `_bad` or `too_long`)."""
+        if num_samples <= 0:
             self._bad(utterance, "no samples", "replace or remove the file")
             return None
         if not utterance.transcript and not self.allow_empty_transcripts:
@@ -623,7 +727,7 @@ class UtteranceLoader:
             return None
         labels = self.alphabet.encode(utterance.transcript)
         if self.output_frames is not None:
-            frames = int(self.output_frames(int(waveform.size)))
+            frames = int(self.output_frames(int(num_samples)))
             needed = ctc_min_frames(labels)
             if frames < needed:
                 self._bad(
@@ -633,7 +737,59 @@ class UtteranceLoader:
                     "check the transcript matches the audio or reduce model time subsampling",
                 )
                 return None
+        if self.max_samples is not None and num_samples > self.max_samples:
+            self.too_long.append(utterance.name)
+            return None
+        return labels
+
+    def load_one(self, utterance: Utterance) -> Example | None:
+        """The example of `utterance`, or `None` when it is bad and the policy is `skip` (or it is too long)."""
+        if utterance.audio is not None:
+            waveform = np.asarray(utterance.audio, dtype=np.float32).reshape(-1)
+        else:
+            try:
+                waveform = load_audio(utterance.path, self.sample_rate)
+            except DataError as error:
+                self._unreadable(utterance, error)
+                return None
+        labels = self._check(utterance, int(waveform.size))
+        if labels is None:
+            return None
         return Example(waveform=waveform, labels=labels, transcript=utterance.transcript, name=utterance.name)
+
+    def scan_one(self, utterance: Utterance) -> ScannedUtterance | None:
+        """Checks `utterance` without decoding its audio; `None` when it is bad (policy `skip`) or too long."""
+        try:
+            num_samples = utterance_num_samples(utterance, self.sample_rate)
+        except DataError as error:
+            self._unreadable(utterance, error)
+            return None
+        labels = self._check(utterance, num_samples)
+        if labels is None:
+            return None
+        min_frames = ctc_min_frames(labels) if self.output_frames is not None else 0
+        return ScannedUtterance(utterance, num_samples, min_frames)
+
+    def scan(
+        self, progress: TextIO | None = None, every: int = 2000, what: str = "data"
+    ) -> list[ScannedUtterance]:
+        """Every good utterance with its length, no audio decoded (the report lists the skipped ones).
+
+        Args:
+            progress: stream for a progress line every `every` files (e.g. `sys.stderr`); `None` = quiet.
+            every: files between progress lines.
+            what: name of the data in progress lines ("training data").
+        """
+        total = len(self.utterances) if isinstance(self.utterances, Sequence) else None
+        meter = _Progress(what, total, every, progress)
+        scanned, done = [], 0
+        for done, utterance in enumerate(self.utterances, start=1):
+            entry = self.scan_one(utterance)
+            if entry is not None:
+                scanned.append(entry)
+            meter.step(done)
+        meter.finish(done)
+        return scanned
 
     def __iter__(self) -> Iterator[Example]:
         for utterance in self.utterances:
@@ -646,6 +802,175 @@ class UtteranceLoader:
         return list(self)
 
 
+class LazyUtterances:
+    """Scanned utterances whose audio is read only when a batch needs it, through a bounded `AudioCache`.
+
+    Indexable like a list of examples: `num_samples(i)` and `transcript(i)` cost nothing, `example(i)` decodes
+    (or takes from the cache) and returns `(waveform, label ids)`. A file that passed the scan can still fail to
+    decode (a truncated file whose header is intact): with `on_bad_audio="fail"` that raises a `DataError`
+    naming it; with `"skip"` `example(i)` returns `None`, the file goes into `report` and a warning is printed
+    once per file (it is not read again).
+
+    Args:
+        entries: the scan's result.
+        alphabet: encodes the transcripts into label ids.
+        cache: reads and keeps the waveforms (its sample rate is the configured one).
+        on_bad_audio: `"fail"` or `"skip"`.
+        report: where skipped files are recorded (e.g. the task's report); a new one when `None`.
+        what: name of the data in messages ("training").
+        warnings: stream for the skip warnings.
+    """
+
+    _MAX_WARNINGS = 10
+
+    def __init__(
+        self,
+        entries: Sequence[ScannedUtterance],
+        alphabet: Alphabet | None,
+        cache: AudioCache,
+        on_bad_audio: str = "fail",
+        report: BadAudioReport | None = None,
+        what: str = "data",
+        warnings: TextIO | None = None,
+    ):
+        if on_bad_audio not in BAD_AUDIO_POLICIES:
+            raise ValueError(
+                f"Received an invalid value for argument `on_bad_audio`, expected one of {BAD_AUDIO_POLICIES}, "
+                f"got {on_bad_audio!r}."
+            )
+        self.entries = list(entries)
+        self.alphabet = alphabet
+        self.cache = cache
+        self.on_bad_audio = on_bad_audio
+        self.report = report if report is not None else BadAudioReport()
+        self.what = what
+        self._warnings = warnings
+        self._failed: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def utterances(self) -> list[Utterance]:
+        return [e.utterance for e in self.entries]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Files that failed to decode after the scan: name -> reason (policy `skip`)."""
+        return dict(self._failed)
+
+    def num_samples(self, i: int) -> int:
+        return self.entries[i].num_samples
+
+    def transcript(self, i: int) -> str:
+        return self.entries[i].utterance.transcript
+
+    def min_frames(self, i: int) -> int:
+        return self.entries[i].min_frames
+
+    def waveform(self, i: int) -> np.ndarray | None:
+        """Utterance `i`'s waveform (read-only), or `None` when it cannot be decoded and the policy is `skip`."""
+        utterance = self.entries[i].utterance
+        if utterance.audio is not None:
+            return np.asarray(utterance.audio, dtype=np.float32).reshape(-1)
+        name = utterance.name
+        if name in self._failed:
+            return None
+        try:
+            wave = self.cache.load(utterance.path)
+        except DataError as error:
+            reason = str(error).split(". Fix:")[0]
+            if self.on_bad_audio == "fail":
+                raise DataError(
+                    f"Bad audio {name} ({self.what} data): {reason}. Fix: replace or remove the file, or set "
+                    "data.on_bad_audio=skip."
+                ) from None
+            self._record(name, reason)
+            return None
+        if wave.size == 0:  # only a header that lied about its length gets here
+            self._record(name, "no samples")
+            return None
+        return wave
+
+    def _record(self, name: str, reason: str) -> None:
+        with self._lock:
+            if name in self._failed:
+                return
+            self._failed[name] = reason
+            self.report.problems.append((name, reason))
+            count = len(self._failed)
+        stream = self._warnings if self._warnings is not None else sys.stderr
+        if count <= self._MAX_WARNINGS:
+            print(f"warning: {self.what} audio {name} cannot be decoded ({reason}); skipped (data.on_bad_audio=skip)",
+                  file=stream, flush=True)
+        if count == self._MAX_WARNINGS:
+            print(f"warning: further {self.what} files that cannot be decoded are skipped without a warning; the "
+                  "bad-audio report lists them", file=stream, flush=True)
+
+    def example(self, i: int) -> tuple[np.ndarray, list[int]] | None:
+        """`(waveform, label ids)` of utterance `i`, or `None` (see `waveform`)."""
+        wave = self.waveform(i)
+        if wave is None:
+            return None
+        return wave, self.alphabet.encode(self.entries[i].utterance.transcript)
+
+
 def transcripts_of(utterances: Iterable[Utterance]) -> list[str]:
     """The transcripts, e.g. to build an alphabet."""
     return [u.transcript for u in utterances]
+
+
+def scan_for_scoring(
+    utterances: Iterable[Utterance],
+    sample_rate: int,
+    on_bad_audio: str,
+    report: BadAudioReport,
+    progress: TextIO | None = None,
+    every: int = 2000,
+    what: str = "evaluation data",
+) -> list[ScannedUtterance]:
+    """The utterances that can be scored (evaluation), with their lengths, without decoding any audio.
+
+    Unlike training data, transcripts are not checked against an alphabet (any text can be scored) and no CTC
+    check applies. An empty transcript cannot be scored and is always skipped (recorded in `report`); a file
+    that cannot be read raises its `DataError` under `on_bad_audio="fail"` and is recorded under `"skip"`.
+
+    Args:
+        utterances: the records to score.
+        sample_rate: the model's rate.
+        on_bad_audio: `"fail"` or `"skip"`.
+        report: where skipped utterances are recorded.
+        progress: stream for a progress line every `every` files; `None` = quiet.
+        every: files between progress lines.
+        what: name of the data in progress lines.
+    """
+    if on_bad_audio not in BAD_AUDIO_POLICIES:
+        raise ValueError(
+            f"Received an invalid value for argument `on_bad_audio`, expected one of {BAD_AUDIO_POLICIES}, "
+            f"got {on_bad_audio!r}."
+        )
+    total = len(utterances) if isinstance(utterances, Sequence) else None
+    meter = _Progress(what, total, every, progress)
+    scanned, done = [], 0
+    for done, utterance in enumerate(utterances, start=1):
+        meter.step(done)
+        if not utterance.transcript:
+            report.problems.append((utterance.name, "empty transcript"))
+            continue
+        try:
+            num_samples = utterance_num_samples(utterance, sample_rate)
+        except DataError as error:
+            if on_bad_audio == "fail":
+                raise
+            report.problems.append((utterance.name, str(error).split(". Fix:")[0]))
+            continue
+        if num_samples <= 0:
+            if on_bad_audio == "fail":
+                raise DataError(f"Bad audio {utterance.name}: no samples. Fix: replace or remove the file, or set "
+                                "data.on_bad_audio=skip.")
+            report.problems.append((utterance.name, "no samples"))
+            continue
+        scanned.append(ScannedUtterance(utterance, num_samples))
+    meter.finish(done)
+    return scanned

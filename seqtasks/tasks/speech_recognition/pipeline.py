@@ -1,8 +1,8 @@
 """Batching utterances for training and evaluation: length-sorted buckets, seeded order, padded tensors.
 
 Batches are planned in Python from the utterance lengths (so their number is known before the epoch starts,
-which the runtime needs to resume mid-epoch) and the audio is produced batch by batch, so an epoch of generated
-connected digits never sits in memory at once.
+which the runtime needs to resume mid-epoch) and the audio is produced batch by batch, so neither an epoch of
+generated connected digits nor a LibriSpeech-size set of files ever sits in memory at once.
 
 Element structure (what `CTCSpeechModel.fit` takes)::
 
@@ -13,10 +13,12 @@ Element structure (what `CTCSpeechModel.fit` takes)::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 
+from seqtasks.errors import DataError
 from seqtasks.losses.ctc import PAD_LABEL
 
 BUCKET_BATCHES = 16  # batches per sorting window: enough to bucket by length, small enough to stay random
@@ -81,18 +83,52 @@ def pad_batch(waveforms: Sequence[np.ndarray], labels: Sequence[Sequence[int]]) 
 
 
 def batches_dataset(
-    batches: Sequence[Sequence[int]], example: Callable[[int], tuple[np.ndarray, Sequence[int]]]
+    batches: Sequence[Sequence[int]],
+    example: Callable[[int], tuple[np.ndarray, Sequence[int]] | None],
+    workers: int = 1,
 ) -> tf.data.Dataset:
     """A dataset of the planned `batches`; `example(i)` gives utterance i's waveform and label ids.
 
-    The cardinality is `len(batches)`, so Keras shows progress and the runtime can skip finished batches.
+    The cardinality is `len(batches)`, so Keras shows progress and the runtime can skip finished batches. An
+    `example(i)` of `None` (audio that cannot be decoded, skipped under `data.on_bad_audio=skip`) is left out of
+    its batch. When none of a batch is left, the next planned batch that has audio takes its place, so the
+    dataset still yields exactly `len(batches)` elements and element `k` stays a pure function of the plan
+    (a resumed run skipping `k` batches sees what the uninterrupted run saw).
+
+    Args:
+        batches: utterance indices per batch (`plan_batches`).
+        example: reads one utterance; may return `None`.
+        workers: threads reading the utterances of a batch at once (decoders release the GIL); 1 = in turn.
+
+    Raises:
+        DataError: (while iterating) no utterance of any batch can be read.
     """
     batches = [list(b) for b in batches]
+    if workers < 1:
+        raise ValueError(f"Received an invalid value for argument `workers`, expected a positive integer, got {workers}.")
 
     def generate():
-        for batch in batches:
-            pairs = [example(i) for i in batch]
-            yield pad_batch([p[0] for p in pairs], [p[1] for p in pairs])
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="audio") if workers > 1 and batches else None
+
+        def read(batch: list[int]) -> list[tuple[np.ndarray, Sequence[int]]]:
+            pairs = pool.map(example, batch) if pool is not None and len(batch) > 1 else map(example, batch)
+            return [p for p in pairs if p is not None]
+
+        try:
+            for index, batch in enumerate(batches):
+                pairs, other = read(batch), index
+                while not pairs:
+                    other = (other + 1) % len(batches)
+                    if other == index:
+                        raise DataError(
+                            "none of the planned utterances can be decoded (all skipped under "
+                            "data.on_bad_audio=skip). Fix: check the audio files of the data"
+                        )
+                    pairs = read(batches[other])
+                yield pad_batch([p[0] for p in pairs], [p[1] for p in pairs])
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=ELEMENT_SPEC)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)

@@ -10,6 +10,11 @@ Data sources (config `data`):
   audio files with same-name `.txt` transcripts; validation = `data.validation_path` or a seeded
   `validation_fraction` of `path`; test = `data.test_path` (else validation).
 
+Files are read lazily: `prepare_data` only scans them (lengths from a manifest's `duration` column or the file
+headers, under the bad-audio policy and `data.max_seconds`), batches are planned from those lengths, and each
+batch's audio is decoded when the batch is needed, through an LRU cache of `data.audio_cache_mb` MiB. Training
+can speed-perturb utterances (`data.speed_perturbation`, a factor per utterance and epoch, seeded).
+
 The preprocessor is the alphabet (`assets/alphabet.json`). Evaluation reports CER and WER (jiwer) of the
 configured decoder; `predict` prints `file<TAB>transcript` and writes an alignment PNG per file; `export` writes
 the `transcribe` SavedModel (`seqtasks.tasks.speech_recognition.export`).
@@ -17,6 +22,8 @@ the `transcribe` SavedModel (`seqtasks.tasks.speech_recognition.export`).
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,10 +33,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.audio.io import AUDIO_EXTENSIONS, load_audio
+from seqtasks.audio.io import AUDIO_EXTENSIONS, AudioCache, load_audio
+from seqtasks.audio.perturb import MAX_SPEED_FACTOR, speed_perturb, speed_perturbed_length
 from seqtasks.data import local_data_dir
 from seqtasks.decoding.ctc import ctc_decode
-from seqtasks.errors import DataError
+from seqtasks.errors import ConfigError, DataError
 from seqtasks.losses.ctc import ctc_min_frames
 from seqtasks.tasks import Task, copy_matching_weights, register_task
 from seqtasks.tasks.speech_recognition import fsdd_download
@@ -43,7 +51,7 @@ from seqtasks.tasks.speech_recognition.data import (
     Alphabet,
     BadAudioReport,
     ConnectedDigits,
-    Example,
+    LazyUtterances,
     Utterance,
     UtteranceLoader,
     fsdd_split,
@@ -52,6 +60,7 @@ from seqtasks.tasks.speech_recognition.data import (
     read_folder,
     read_fsdd,
     read_manifest,
+    scan_for_scoring,
 )
 from seqtasks.tasks.speech_recognition.model import CTCSpeechModel, conv_output_length
 from seqtasks.tasks.speech_recognition.pipeline import batches_dataset, pad_batch, plan_batches
@@ -61,6 +70,11 @@ DATASETS = ("fsdd_connected_digits", "fsdd")
 _MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
 # Offsets that give the fixed validation/test utterances seeds of their own, unrelated to training epochs.
 _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
+# Stream of the per-epoch speed factors, apart from the batch order's.
+_SPEED_SEED = 3_000_017
+# Threads decoding the files of a batch (the decoders release the GIL); a progress line every this many files.
+_READ_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_PROGRESS_EVERY = 2000
 
 
 def find_fsdd(data_config) -> Path:
@@ -110,27 +124,87 @@ def read_user_data(paths: Sequence[str], normalize: bool) -> list[Utterance]:
     return utterances
 
 
-class _ExampleSource:
-    """Indexable utterances for batching: in-memory `Example`s or a `ConnectedDigits` generator."""
+def user_sources(
+    train_paths: Sequence[str],
+    validation_paths: Sequence[str] = (),
+    test_paths: Sequence[str] = (),
+    *,
+    normalize: bool = True,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> tuple[list[Utterance], list[Utterance], list[Utterance] | None]:
+    """The (train, validation, test) utterances of manifests and folders; no audio is read.
 
-    def __init__(self, alphabet: Alphabet, examples: list[Example] | None = None,
-                 digits: ConnectedDigits | None = None):
-        self.alphabet, self.examples, self.digits = alphabet, examples, digits
+    Without `validation_paths`, a seeded `validation_fraction` of the training utterances is held out for
+    validation. Without `test_paths` the test list is `None` (evaluation then scores the validation data).
+
+    Args:
+        train_paths: manifests/folders of the training data.
+        validation_paths: manifests/folders of the validation data, or empty.
+        test_paths: manifests/folders of the test data, or empty.
+        normalize: apply `normalize_transcript` to every transcript.
+        validation_fraction: share of the training utterances held out when `validation_paths` is empty.
+        seed: seed of the held-out choice.
+    """
+    train = read_user_data(train_paths, normalize)
+    if validation_paths:
+        validation = read_user_data(validation_paths, normalize)
+    else:
+        order = np.random.default_rng(seed).permutation(len(train))
+        held = int(round(len(train) * validation_fraction)) if len(train) > 1 else 0
+        validation = [train[i] for i in sorted(order[:held])]
+        train = [train[i] for i in sorted(order[held:])]
+    test = read_user_data(test_paths, normalize) if test_paths else None
+    return train, validation, test
+
+
+class _DigitsSource:
+    """Connected digits as an indexable source for batching: lengths and transcripts without building audio."""
+
+    def __init__(self, alphabet: Alphabet, digits: ConnectedDigits):
+        self.alphabet, self.digits = alphabet, digits
+        self._lengths: dict[int, int] = {}
+        self._transcripts: dict[int, str] = {}
 
     def __len__(self) -> int:
-        return len(self.examples) if self.examples is not None else len(self.digits)
+        return len(self.digits)
 
     def num_samples(self, i: int) -> int:
-        return int(self.examples[i].waveform.size) if self.examples is not None else self.digits.num_samples(i)
+        if i not in self._lengths:
+            self._lengths[i] = self.digits.num_samples(i)
+        return self._lengths[i]
 
     def transcript(self, i: int) -> str:
-        return self.examples[i].transcript if self.examples is not None else self.digits.transcript(i)
+        if i not in self._transcripts:
+            self._transcripts[i] = self.digits.transcript(i)
+        return self._transcripts[i]
+
+    def min_frames(self, i: int) -> int:
+        return ctc_min_frames(self.alphabet.encode(self.transcript(i)))
+
+    def waveform(self, i: int) -> np.ndarray:
+        return self.digits[i].audio
 
     def example(self, i: int) -> tuple[np.ndarray, list[int]]:
-        if self.examples is not None:
-            return self.examples[i].waveform, self.examples[i].labels
         utterance = self.digits[i]
         return utterance.audio, self.alphabet.encode(utterance.transcript)
+
+
+def _validate_data_config(d) -> None:
+    """Value checks of the lazy-loading and augmentation keys (their types are checked by the config loader)."""
+    if d.audio_cache_mb < 0:
+        raise ConfigError(
+            f"data.audio_cache_mb must be >= 0 (MiB of decoded audio kept in memory; 0 = none), got {d.audio_cache_mb}"
+        )
+    if not math.isfinite(d.max_seconds) or d.max_seconds < 0:
+        raise ConfigError(f"data.max_seconds must be >= 0 (0 = keep every utterance), got {d.max_seconds}")
+    for factor in d.speed_perturbation:
+        if (not isinstance(factor, int | float) or isinstance(factor, bool) or not math.isfinite(factor)
+                or not 0 < factor <= MAX_SPEED_FACTOR):
+            raise ConfigError(
+                f"data.speed_perturbation: factor {factor!r} is outside (0, {MAX_SPEED_FACTOR:g}]; use speed "
+                "factors such as [0.9, 1.0, 1.1] (or [] for none)"
+            )
 
 
 @register_task
@@ -144,13 +218,16 @@ class SpeechRecognitionTask(Task):
 
     def __init__(self, config: SpeechRecognitionConfig, run):
         super().__init__(config, run)
+        _validate_data_config(config.data)
         self.alphabet: Alphabet | None = None
         self.report = BadAudioReport()
+        self.too_long: list[str] = []
         self._mode: str | None = None
         self._fsdd: dict[str, list] = {}
         self._audio_cache: dict[Path, np.ndarray] = {}
-        self._train_examples: list[Example] | None = None
-        self._validation: _ExampleSource | None = None
+        self.audio = AudioCache(config.data.audio_cache_mb, config.data.sample_rate)
+        self._train: LazyUtterances | None = None
+        self._validation: LazyUtterances | _DigitsSource | None = None
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
 
@@ -188,17 +265,10 @@ class SpeechRecognitionTask(Task):
         d = self.config.data
         if d.path:
             self._mode = "user"
-            train = read_user_data(d.path, d.normalize_transcripts)
-            if d.validation_path:
-                validation = read_user_data(d.validation_path, d.normalize_transcripts)
-            else:
-                rng = np.random.default_rng(self.config.train.seed)
-                order = rng.permutation(len(train))
-                held = int(round(len(train) * d.validation_fraction)) if len(train) > 1 else 0
-                validation = [train[i] for i in sorted(order[:held])]
-                train = [train[i] for i in sorted(order[held:])]
-            test = read_user_data(d.test_path, d.normalize_transcripts) if d.test_path else None
-            return train, validation, test
+            return user_sources(
+                d.path, d.validation_path, d.test_path, normalize=d.normalize_transcripts,
+                validation_fraction=d.validation_fraction, seed=self.config.train.seed,
+            )
         if d.dataset not in DATASETS:
             raise DataError(
                 f"unknown speech dataset {d.dataset!r} (known: {', '.join(DATASETS)}); or use your own data with "
@@ -230,6 +300,7 @@ class SpeechRecognitionTask(Task):
         return Alphabet.from_texts(texts)
 
     def prepare_data(self, source: Task | None = None) -> None:
+        """Reads the utterance lists and scans the audio files' lengths (no audio is decoded here)."""
         train, validation, test = self._read_sources()
         alphabet_file = self.run.assets / ALPHABET_FILE
         if alphabet_file.is_file():
@@ -244,48 +315,112 @@ class SpeechRecognitionTask(Task):
             self._validation = None
             if self._fsdd["validation"] and d.validation_utterances > 0:
                 digits = self._digits("validation", d.validation_utterances, seed + _VALIDATION_SEED)
-                self._validation = _ExampleSource(self.alphabet, digits=digits)
+                self._validation = _DigitsSource(self.alphabet, digits)
             self._test_utterances = self._digits("test", d.test_utterances, seed + _TEST_SEED)
             return
-        self._train_examples = self._load(train, "training")
-        if not self._train_examples:
+        self._train = self._scan(train, "training", self._max_samples())
+        if not len(self._train):
             raise DataError("no usable training utterance is left after the bad-audio checks: " + self.report.summary())
-        self._validation = _ExampleSource(self.alphabet, examples=self._load(validation, "validation")) if validation else None
+        self._validation = self._scan(validation, "validation") if validation else None
         self._test_utterances = test
 
-    def _load(self, utterances: list[Utterance], what: str) -> list[Example]:
+    def _max_samples(self) -> int | None:
+        seconds = self.config.data.max_seconds
+        return max(1, int(seconds * self.sample_rate)) if seconds > 0 else None
+
+    def _scan(self, utterances: list[Utterance], what: str, max_samples: int | None = None) -> LazyUtterances:
+        """Checks `utterances` from their lengths (manifest durations or file headers) under the bad-audio policy."""
+        d = self.config.data
         loader = UtteranceLoader(
             utterances, self.sample_rate, self.alphabet, output_frames=self.output_frames,
-            on_bad_audio=self.config.data.on_bad_audio,
+            on_bad_audio=d.on_bad_audio, max_samples=max_samples,
         )
-        examples = loader.load_all()
+        entries = loader.scan(progress=sys.stderr, every=_PROGRESS_EVERY, what=f"{what} data")
         if loader.report.count:
             print(f"{what} data: {loader.report.summary()}", file=sys.stderr, flush=True)
             self.report.problems.extend(loader.report.problems)
-        return examples
+        if loader.too_long:
+            print(f"{what} data: left out {len(loader.too_long)} utterance(s) as longer than {d.max_seconds:g} s "
+                  "(data.max_seconds)", file=sys.stderr, flush=True)
+            self.too_long.extend(loader.too_long)
+        return LazyUtterances(entries, self.alphabet, self.audio, d.on_bad_audio, self.report, what)
 
     def load_preprocessor(self) -> None:
         self.alphabet = Alphabet.load(self.run.assets / ALPHABET_FILE)
 
-    def _feasible(self, source: _ExampleSource, indices: Sequence[int]) -> list[int]:
-        keep = []
-        for i in indices:
-            labels = self.alphabet.encode(source.transcript(i))
-            if self.output_frames(source.num_samples(i)) >= ctc_min_frames(labels):
-                keep.append(i)
-        return keep
+    def _feasible(self, source: LazyUtterances | _DigitsSource, indices: Sequence[int]) -> list[int]:
+        return [i for i in indices if self.output_frames(source.num_samples(i)) >= source.min_frames(i)]
 
-    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+    def speed_factors(self, epoch: int, count: int) -> np.ndarray | None:
+        """The speed factor of each of `count` training utterances in `epoch` (`None` when perturbation is off).
+
+        Element `i` is drawn from `data.speed_perturbation` by a generator seeded with `(train.seed, epoch)`, so
+        a run and its resumed copy perturb every utterance alike.
+        """
+        choices = self.config.data.speed_perturbation
+        if not choices:
+            return None
+        rng = np.random.default_rng([self.config.train.seed, epoch, _SPEED_SEED])
+        return np.asarray(choices, np.float64)[rng.integers(len(choices), size=count)]
+
+    def _perturbation(self, epoch: int, source: LazyUtterances | _DigitsSource, indices: Sequence[int]) -> dict[int, float]:
+        """Index -> speed factor for the utterances that get one other than 1.0 this epoch. A factor that would
+        leave an utterance too few frames for its transcript is dropped (the utterance keeps its speed)."""
+        drawn = self.speed_factors(epoch, len(source))
+        factors: dict[int, float] = {}
+        if drawn is None:
+            return factors
+        for i in indices:
+            factor = float(drawn[i])
+            if factor == 1.0:
+                continue
+            length = speed_perturbed_length(source.num_samples(i), factor, self.sample_rate)
+            if self.output_frames(length) >= source.min_frames(i):
+                factors[i] = factor
+        return factors
+
+    def _epoch(self, epoch: int) -> tuple[LazyUtterances | _DigitsSource, list[list[int]], dict[int, float]]:
+        """The training source of `epoch`, its planned batches and the speed factors other than 1.0; a pure
+        function of `(train.seed, epoch)` and the scan, which batch-exact resume relies on."""
         seed = int(np.random.SeedSequence([self.config.train.seed, epoch]).generate_state(1)[0])
         if self._mode == "digits":
-            source = _ExampleSource(self.alphabet, digits=self._digits("train", self.config.data.train_utterances, seed))
+            source = _DigitsSource(self.alphabet, self._digits("train", self.config.data.train_utterances, seed))
             indices = self._feasible(source, range(len(source)))
+            max_samples = self._max_samples()
+            if max_samples is not None:
+                kept = [i for i in indices if source.num_samples(i) <= max_samples]
+                if len(kept) < len(indices):
+                    print(f"training data: left out {len(indices) - len(kept)} utterance(s) as longer than "
+                          f"{self.config.data.max_seconds:g} s (data.max_seconds)", file=sys.stderr, flush=True)
+                indices = kept
         else:
-            source = _ExampleSource(self.alphabet, examples=self._train_examples)
+            source = self._train
             indices = list(range(len(source)))
-        lengths = [source.num_samples(i) for i in indices]
+        factors = self._perturbation(epoch, source, indices)
+        lengths = [
+            speed_perturbed_length(source.num_samples(i), factors[i], self.sample_rate) if i in factors
+            else source.num_samples(i)
+            for i in indices
+        ]
         batches = [[indices[j] for j in b] for b in plan_batches(lengths, self.config.train.batch_size, seed)]
-        return batches_dataset(batches, source.example)
+        return source, batches, factors
+
+    def train_batches(self, epoch: int) -> tuple[list[list[int]], dict[int, float]]:
+        """The planned batches (utterance indices) of `epoch` and the speed factors other than 1.0."""
+        _, batches, factors = self._epoch(epoch)
+        return batches, factors
+
+    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        source, batches, factors = self._epoch(epoch)
+        rate = self.sample_rate
+
+        def example(i: int):
+            pair = source.example(i)
+            if pair is None or i not in factors:
+                return pair
+            return speed_perturb(pair[0], factors[i], rate), pair[1]
+
+        return batches_dataset(batches, example, workers=1 if self._mode == "digits" else _READ_WORKERS)
 
     def validation_dataset(self) -> tf.data.Dataset | None:
         if self._validation is None or len(self._validation) == 0:
@@ -293,7 +428,8 @@ class SpeechRecognitionTask(Task):
         indices = self._feasible(self._validation, range(len(self._validation)))
         lengths = [self._validation.num_samples(i) for i in indices]
         batches = [[indices[j] for j in b] for b in plan_batches(lengths, self.config.eval.batch_size)]
-        return batches_dataset(batches, self._validation.example)
+        workers = 1 if self._mode == "digits" else _READ_WORKERS
+        return batches_dataset(batches, self._validation.example, workers=workers)
 
     # ------------------------------------------------------------------------------------------ model
 
@@ -343,47 +479,55 @@ class SpeechRecognitionTask(Task):
                 results[i] = text.decode("utf-8")
         return results
 
-    def _evaluation_utterances(self, paths: Sequence[str] | None) -> tuple[list[Utterance] | ConnectedDigits, str]:
+    def _evaluation_source(self, paths: Sequence[str] | None) -> tuple[LazyUtterances | _DigitsSource, BadAudioReport]:
+        """What `evaluate` scores, scanned (not decoded), and the report of the utterances left out."""
+        report = BadAudioReport()
         if paths:
-            return read_user_data(paths, self.config.data.normalize_transcripts), "given files"
-        if self._mode is None:
-            self.prepare_data()
-        if self._test_utterances is not None:
-            return self._test_utterances, "test"
-        if self._validation is not None and self._validation.examples is not None:
-            return [Utterance(e.transcript, audio=e.waveform, source=e.name) for e in self._validation.examples], "validation"
-        raise DataError("no evaluation data: set data.test_path or data.validation_path, or pass files to evaluate")
+            utterances = read_user_data(paths, self.config.data.normalize_transcripts)
+        else:
+            if self._mode is None:
+                self.prepare_data()
+            if isinstance(self._test_utterances, ConnectedDigits):
+                return _DigitsSource(self.alphabet, self._test_utterances), report
+            if self._test_utterances is not None:
+                utterances = self._test_utterances
+            elif isinstance(self._validation, LazyUtterances):
+                utterances = self._validation.utterances
+            else:
+                raise DataError(
+                    "no evaluation data: set data.test_path or data.validation_path, or pass files to evaluate"
+                )
+        d = self.config.data
+        entries = scan_for_scoring(
+            utterances, self.sample_rate, d.on_bad_audio, report, progress=sys.stderr, every=_PROGRESS_EVERY,
+        )
+        return LazyUtterances(entries, self.alphabet, self.audio, d.on_bad_audio, report, "evaluation"), report
 
     def evaluation_split(self) -> str:
         return "test"  # without paths, `evaluate` scores the test recordings
 
     def evaluate(self, model: keras.Model, paths: Sequence[str] | None = None) -> dict[str, float]:
+        """CER and WER of the configured decoder; the audio is read batch by batch (never all at once)."""
         import jiwer
 
-        utterances, _ = self._evaluation_utterances(paths)
-        report = BadAudioReport()
-        waveforms, references = [], []
-        for utterance in utterances:
-            if utterance.audio is not None:
-                audio = utterance.audio
-            else:
-                try:
-                    audio = load_audio(utterance.path, self.sample_rate)
-                except DataError as error:
-                    if self.config.data.on_bad_audio == "fail":
-                        raise
-                    report.problems.append((utterance.name, str(error)))
-                    continue
-            if not utterance.transcript:
-                report.problems.append((utterance.name, "empty transcript"))
-                continue
-            waveforms.append(audio)
-            references.append(utterance.transcript)
+        source, report = self._evaluation_source(paths)
+        lengths = [source.num_samples(i) for i in range(len(source))]
+        references: list[str] = []
+        hypotheses: list[str] = []
+        for batch in plan_batches(lengths, self.config.eval.batch_size):
+            waveforms, texts = [], []
+            for i in batch:
+                waveform = source.waveform(i)
+                if waveform is not None:  # None: undecodable, skipped and reported (data.on_bad_audio=skip)
+                    waveforms.append(waveform)
+                    texts.append(source.transcript(i))
+            if waveforms:
+                hypotheses.extend(self.transcribe(model, waveforms))
+                references.extend(texts)
         if not references:
             raise DataError("no utterance to evaluate: " + report.summary())
         if report.count:
             print(f"evaluation data: {report.summary()}", file=sys.stderr, flush=True)
-        hypotheses = self.transcribe(model, waveforms)
         return {
             "cer": float(jiwer.cer(references, hypotheses)),
             "wer": float(jiwer.wer(references, hypotheses)),
