@@ -19,6 +19,7 @@ written. `manifest.csv` and the `.complete` marker appear only when the whole sp
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -250,9 +251,21 @@ def convert_split(source: TfdsSpeechSource, split: str, progress_every: int | No
         return manifest
     ensure_prepared(source.dataset, source.builder)
     expected = _num_examples(source, split)
-    audio_dir = folder / "audio"
+    if expected == 0:
+        raise DataError(
+            f"tensorflow-datasets set {source.dataset!r} split {split!r} has no examples; choose another split "
+            "with data.tfds_train_split / _validation_split / _test_split"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    with _exclusive(folder / ".lock", f"{source.spec} {split}"):
+        if not ((folder / _COMPLETE).is_file() and manifest.is_file()):  # another process may have finished it
+            _convert_locked(source, split, folder, expected, progress_every)
+    return manifest
+
+
+def _convert_locked(source: TfdsSpeechSource, split: str, folder: Path, expected: int, progress_every: int) -> None:
+    manifest, partial, audio_dir = folder / MANIFEST_NAME, folder / _PARTIAL, folder / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
-    partial = folder / _PARTIAL
     if manifest.is_file():  # interrupted between the rename and the marker: finish through the resume path
         os.replace(manifest, partial)
     stems = _resume_rows(partial)
@@ -262,39 +275,65 @@ def convert_split(source: TfdsSpeechSource, split: str, progress_every: int | No
         _log(f"{label}: resuming at {done}/{expected} examples in {folder}")
     else:
         _log(f"{label}: converting {expected} examples to {folder} (printing progress every {progress_every})")
-    start, empty_text = time.monotonic(), 0
+    start, empty_text, index = time.monotonic(), 0, done
     with open(partial, "a", encoding="utf-8", newline="") as rows:
         if rows.tell() == 0:
             rows.write(_csv_line(MANIFEST_COLUMNS))
             rows.flush()
-        for index, example in enumerate(_examples(source, split, skip=done), start=done):
-            stem = _file_stem(source, example, index, names)
-            relative, duration = _write_audio(source, example, audio_dir, stem, label)
-            transcript = _transcript(example[source.text_key])
-            empty_text += not transcript.strip()
-            rows.write(_csv_line((relative, transcript, f"{duration:.6f}")))
-            rows.flush()
-            names.add(stem)
-            count = index + 1
-            if count % progress_every == 0:
-                rate = (count - done) / max(time.monotonic() - start, 1e-9)
-                _log(f"{label}: {count}/{expected} examples ({rate:.1f}/s)")
+        try:
+            for index, example in enumerate(_examples(source, split, skip=done), start=done):
+                stem = _file_stem(source, example, index, names)
+                relative, duration = _write_audio(source, example, audio_dir, stem, label)
+                transcript = _transcript(example[source.text_key])
+                empty_text += not transcript.strip()
+                # The row is written only once its audio file is in place, so every row on disk is whole.
+                rows.write(_csv_line((relative, transcript, f"{duration:.6f}")))
+                rows.flush()
+                names.add(stem)
+                if (index + 1) % progress_every == 0:
+                    rate = (index + 1 - done) / max(time.monotonic() - start, 1e-9)
+                    _log(f"{label}: {index + 1}/{expected} examples ({rate:.1f}/s)")
+        except (DataError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # noqa: BLE001 - tf.data / tfds / disk errors: one line, resumable
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise DataError(
+                f"converting tensorflow-datasets set {source.dataset!r} split {split!r} failed at example {index} "
+                f"({type(error).__name__}: {first}); run again to resume, or delete {folder} to start over"
+            ) from None
     total = len(_resume_rows(partial))
     if total != expected:
         raise DataError(
             f"tensorflow-datasets set {source.dataset!r} split {split!r}: converted {total} examples but tfds "
             f"lists {expected}; delete {folder} and run again"
         )
-    if total == 0:
-        raise DataError(
-            f"tensorflow-datasets set {source.dataset!r} split {split!r} has no examples; choose another split "
-            f"with data.{_CONFIG_SPLIT_KEYS['train']} / _validation_split / _test_split"
-        )
     os.replace(partial, manifest)
     (folder / _COMPLETE).write_text(f"{total}\n", encoding="utf-8")
     note = f" ({empty_text} with an empty transcript, kept)" if empty_text else ""
     _log(f"{label}: done, {total} examples{note} -> {manifest}")
-    return manifest
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, label: str) -> Iterator[None]:
+    """Holds an OS file lock so that two processes never append to the same partial manifest.
+
+    The lock dies with its process, so an interrupted conversion never leaves a stale lock behind.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one process at a time is the user's job
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log(f"{label}: another process is converting this split; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_prepared(dataset: str, builder: Any) -> None:
@@ -403,8 +442,9 @@ def _not_prepared_error(dataset: str, spec: str, builder: Any, reason: str) -> D
     name = spec.split(":")[0]
     return DataError(
         f"tensorflow-datasets set {dataset!r} ({spec}) is not prepared in {builder.data_dir} and {reason}: "
-        f"prepare it on a connected machine with `tfds build {name} --data_dir DIR`, copy DIR here and set "
-        f"data.tfds_data_dir=DIR (--set data.tfds_data_dir=DIR), or use your own manifest with --data"
+        f"prepare it on a connected machine with `python data/prepare_speech.py {dataset} --tfds-data-dir DIR` "
+        f"(or `tfds build {name} --data_dir DIR`), copy DIR here and set data.tfds_data_dir=DIR "
+        "(--set data.tfds_data_dir=DIR), or use your own manifest with --data"
     )
 
 

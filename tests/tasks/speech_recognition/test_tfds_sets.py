@@ -355,6 +355,7 @@ def test_offline_and_unprepared_fails_fast_in_one_line(tmp_path):
     assert "'librispeech'" in message and str(tmp_path / "no_tfds" / "librispeech") in message
     assert "network is unreachable" in message
     assert "tfds build librispeech/lazy_decode --data_dir DIR" in message
+    assert "python data/prepare_speech.py librispeech --tfds-data-dir DIR" in message
     assert "data.tfds_data_dir=DIR" in message and "--data" in message
     assert time.monotonic() - start < 30
 
@@ -375,3 +376,38 @@ def test_tfds_failures_become_one_line_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(tfds_sets, "_pydub_available", lambda: False)
     with pytest.raises(DataError, match="needs the pydub package"):
         tfds_sets.tfds_manifests(config("ljspeech", tmp_path / "no_tfds"))
+
+
+def test_a_failure_while_reading_is_one_line_and_resumable(tfds_dir, monkeypatch):
+    transcript, calls = tfds_sets._transcript, []
+
+    def failing(value):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("DataLossError: corrupted record\nat offset 123")
+        return transcript(value)
+
+    monkeypatch.setattr(tfds_sets, "_transcript", failing)
+    with pytest.raises(DataError) as info:
+        tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_speech", tfds_dir))
+    message = str(info.value)
+    assert "\n" not in message and "failed at example 2" in message and "run again to resume" in message
+    manifests = tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_speech", tfds_dir))
+    assert len(rows(manifests["train"])) == 4
+
+
+def test_prepare_script_prints_the_manifests(tfds_dir, offline_cache, capsys):
+    import importlib.util
+
+    from tests.conftest import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("prepare_speech", PROJECT_ROOT / "data" / "prepare_speech.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["ljspeech", "--tfds-data-dir", str(tfds_dir), "--test-split", "train[:3]"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    version_dir = offline_cache / "tfds" / "ljspeech" / "1.1.1"
+    assert out[0] == f"train: {version_dir / tfds_sets.split_slug('train[:90%]') / 'manifest.csv'}"
+    assert out[2] == f"test: {version_dir / tfds_sets.split_slug('train[:3]') / 'manifest.csv'}"
+    assert script.main(["librispeech", "--tfds-data-dir", str(offline_cache / "none")]) == 2
+    assert capsys.readouterr().err.startswith("error: tensorflow-datasets set 'librispeech'")
