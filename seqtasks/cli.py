@@ -13,7 +13,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,8 +134,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `seqtasks` console script; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Entry point of the `seqtasks` console script; returns the exit status.
+
+    TensorFlow's start-up notices and INFO/WARNING log lines are hidden (`import seqtasks` arranges it);
+    set SEQTASKS_TF_LOG=1 to see them.
+    """
     args = build_parser().parse_args(argv)
     try:
         return run(args)
