@@ -12,13 +12,14 @@ Element structure (what `CTCSpeechModel.fit` takes)::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.errors import DataError
+from seqtasks.errors import DataError, SeqtasksError
 from seqtasks.losses.ctc import PAD_LABEL
 
 BUCKET_BATCHES = 16  # batches per sorting window: enough to bucket by length, small enough to stay random
@@ -101,7 +102,9 @@ def batches_dataset(
         workers: threads reading the utterances of a batch at once (decoders release the GIL); 1 = in turn.
 
     Raises:
-        DataError: (while iterating) no utterance of any batch can be read.
+        DataError: (while iterating) no utterance of any batch can be read. Errors of `example` (a file that
+            cannot be decoded under `data.on_bad_audio=fail`) reach the caller wrapped by tf.data; their
+            one-line message is printed on stderr first.
     """
     batches = [list(b) for b in batches]
     if workers < 1:
@@ -126,6 +129,10 @@ def batches_dataset(
                         )
                     pairs = read(batches[other])
                 yield pad_batch([p[0] for p in pairs], [p[1] for p in pairs])
+        except SeqtasksError as error:
+            # tf.data re-raises this as an InvalidArgumentError wrapped in a traceback: say it in one line first.
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            raise
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -95,6 +95,38 @@ def test_jsonl_manifest(tmp_path):
     assert [(u.path.name, u.transcript) for u in rows] == [("a.wav", "hello"), ("a.wav", "world")]
 
 
+def test_manifest_duration_column_and_key(tmp_path):
+    _wav(tmp_path / "a.wav")
+    csv_manifest = tmp_path / "m.csv"
+    csv_manifest.write_text("path,transcript,duration\na.wav,one,0.2\na.wav,two,\na.wav,three, 1.5 \n")
+    assert [u.duration for u in read_manifest(csv_manifest)] == [0.2, None, 1.5]
+    assert read_manifest(tmp_path / "m.csv")[0].path.name == "a.wav"
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text(
+        json.dumps({"audio_filepath": "a.wav", "text": "x", "duration": 3}) + "\n"
+        + json.dumps({"audio_filepath": "a.wav", "text": "y"}) + "\n"
+        + json.dumps({"audio_filepath": "a.wav", "text": "z", "duration": "0.25"}) + "\n"
+    )
+    assert [u.duration for u in read_manifest(jsonl)] == [3.0, None, 0.25]
+
+
+@pytest.mark.parametrize(
+    "name, content, match",
+    [
+        ("m.csv", "path,transcript,duration\na.wav,hi,1\na.wav,hi,abc\n", r"m\.csv line 3: invalid duration 'abc'"),
+        ("m.csv", "path,transcript,duration\na.wav,hi,-0.5\n", r"m\.csv line 2: invalid duration '-0.5'"),
+        ("m.csv", "path,transcript,duration\na.wav,hi,nan\n", r"m\.csv line 2: invalid duration 'nan'"),
+        ("m.jsonl", '{"path": "a.wav", "transcript": "x", "duration": true}\n', r"m\.jsonl line 1: invalid duration True"),
+        ("m.jsonl", '{"path": "a.wav", "transcript": "x", "duration": [1]}\n', r"m\.jsonl line 1: invalid duration \[1\]"),
+    ],
+)
+def test_bad_manifest_durations_name_file_and_line(tmp_path, name, content, match):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataError, match=match) as info:
+        read_manifest(tmp_path / name)
+    assert "\n" not in str(info.value) and "Fix:" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "name, content, match",
     [
@@ -185,6 +217,34 @@ def test_bad_audio_skip_counts_with_file_names(tmp_path):
     assert any("short.wav" in name and "too short for its transcript under CTC" in r for name, r in reasons.items())
     assert any("outside the alphabet '!'" in reason for reason in reasons.values())
     assert "skipped 4 bad utterance(s)" in loader.report.summary()
+
+
+def test_scan_applies_the_same_checks_without_decoding(tmp_path, monkeypatch):
+    from seqtasks.audio import io as io_module
+
+    alphabet = Alphabet(" " + "".join(sorted(set("onetwothree"))))
+    utterances = _bad_audio_set(tmp_path)
+    eager = UtteranceLoader(utterances, RATE, alphabet, output_frames=_frames, on_bad_audio="skip")
+    examples = eager.load_all()
+    decoded = []
+    real_decode = io_module._decode
+    monkeypatch.setattr(io_module, "_decode", lambda path: decoded.append(path.name) or real_decode(path))
+    lazy = UtteranceLoader(utterances, RATE, alphabet, output_frames=_frames, on_bad_audio="skip")
+    scanned = lazy.scan()
+    assert decoded == ["junk.wav"]  # only a file soundfile cannot open is handed to the full decoder
+    assert [s.utterance.transcript for s in scanned] == [e.transcript for e in examples]
+    assert [s.num_samples for s in scanned] == [e.waveform.size for e in examples]
+    assert lazy.report.problems == eager.report.problems
+    with pytest.raises(DataError, match=r"empty\.wav \(m\.csv line 4\).*on_bad_audio=skip"):
+        UtteranceLoader(utterances, RATE, alphabet, output_frames=_frames, on_bad_audio="fail").scan()
+
+
+def test_scan_with_max_samples_counts_long_utterances_apart(tmp_path):
+    alphabet = Alphabet(" " + "".join(sorted(set("onetwothree"))))
+    utterances = [Utterance("one", _wav(tmp_path / f"{i}.wav", seconds=s)) for i, s in enumerate((0.2, 0.5, 0.3))]
+    loader = UtteranceLoader(utterances, RATE, alphabet, output_frames=_frames, max_samples=int(0.35 * RATE))
+    assert [s.utterance.path.name for s in loader.scan()] == ["0.wav", "2.wav"]
+    assert loader.too_long == [str(tmp_path / "1.wav")] and loader.report.count == 0
 
 
 # ------------------------------------------------------------------------------------------- FSDD
