@@ -55,7 +55,8 @@ class SeqtasksToySpeech(tfds.core.GeneratorBasedBuilder):
         rng = np.random.default_rng(len(split))
         for i in range(count):
             name = f"clips/{split}_{i}.wav"
-            audio = (0.5 * np.sin(np.arange(800 + 40 * i) * 0.05) + 0.01 * rng.standard_normal(800 + 40 * i))
+            length = 0 if (split, i) == ("test", 2) else 800 + 40 * i  # one empty recording
+            audio = 0.5 * np.sin(np.arange(length) * 0.05) + 0.01 * rng.standard_normal(length)
             yield name, {"audio": audio.astype(np.float32), "sentence": f"{split} number {i}!", "filename": name,
                          "speaker": i % 2}
 
@@ -231,6 +232,11 @@ def test_ljspeech_single_split_is_cut_90_5_5_without_overlap(tfds_dir):
     assert sorted(sum(names.values(), [])) == [f"audio/LJ001-{i:04d}.flac" for i in range(20)]
     # text_normalized is the transcript (numbers spelled out in the real set).
     assert all(r["transcript"].startswith("Chapter number ") for r in rows(manifests["test"]))
+    # The generic form finds the same features and splits, hence the same cache.
+    generic = tfds_sets.resolve_source(config("tfds:ljspeech", tfds_dir))
+    assert (generic.audio_key, generic.text_key, generic.splits) == ("speech", "text_normalized",
+                                                                     tfds_sets.PRESETS["ljspeech"].splits)
+    assert generic.split_dir("train[:90%]") == manifests["train"].parent
     # Slices get distinct folders.
     assert len({path.parent for path in manifests.values()}) == 3
 
@@ -259,6 +265,12 @@ def test_generic_name_detects_audio_text_id_and_splits(tfds_dir):
         "validation").filter(lambda ex: ex["filename"] == "clips/validation_1.wav").as_numpy_iterator()))
     restored = load_audio(manifests["validation"].parent / "audio/validation_1.flac", 8000)
     np.testing.assert_allclose(restored, original["audio"], atol=1e-4)
+    # Empty audio is kept (FLAC cannot hold zero samples: an empty WAV) for the task's bad-audio policy.
+    test_rows = {r["path"]: r for r in rows(manifests["test"])}
+    assert set(test_rows) == {"audio/test_0.flac", "audio/test_1.flac", "audio/test_2.wav"}
+    assert float(test_rows["audio/test_2.wav"]["duration"]) == 0.0
+    with pytest.raises(DataError, match="holds no samples"):
+        load_audio(manifests["test"].parent / "audio/test_2.wav", 8000)
 
 
 def test_generic_ambiguous_transcript_names_candidates_and_the_key(tfds_dir):
