@@ -36,13 +36,16 @@ class SpeechData(DataConfig):
     # tensorflow-datasets sets: feature holding the audio and the transcript ("" = the preset, else detected).
     tfds_audio_key: str = ""
     tfds_text_key: str = ""
-    # Decoded audio kept in memory between epochs, in MiB (files are read lazily, batch by batch; 0 = re-read
-    # every time). A dataset that fits is decoded and resampled once.
+    # Decoded audio kept in memory between epochs, in MiB (files are only scanned before training and read
+    # lazily, batch by batch; least recently used files leave first; 0 = re-read every time). A dataset that
+    # fits is decoded and resampled once; float32 at sample_rate: one hour at 16 kHz is about 220 MiB.
     audio_cache_mb: int = 1024
-    # Training utterances longer than this many seconds are left out (and counted); 0 = keep all.
+    # Training utterances longer than this many seconds (before speed perturbation) are left out and counted
+    # apart from bad audio; 0 = keep all. Validation and test data are kept whole.
     max_seconds: float = 0.0
-    # Speed perturbation while training (Ko et al. 2015): each utterance is resampled by a factor drawn from
-    # this list every epoch, e.g. [0.9, 1.0, 1.1]; [] = off.
+    # Speed perturbation while training (Ko et al. 2015): every epoch each training utterance is resampled by a
+    # factor drawn from this list (seeded by train.seed and the epoch, so resume is exact), e.g. [0.9, 1.0, 1.1];
+    # 1.1 = 10 % faster and shorter; factors in (0, 2]; [] = off.
     speed_perturbation: list[float] = field(default_factory=list)
     # FSDD folder (holding recordings/ or the .wav files); "" = <data_dir>/fsdd, with data_dir from --data-dir
     # or $SEQTASKS_DATA_DIR.
