@@ -22,14 +22,12 @@ import tensorflow as tf
 
 from seqtasks.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
 from seqtasks.errors import CheckpointError, ConfigError, DataError
+from seqtasks.losses.sequence import MaskedSequenceLoss
+from seqtasks.metrics.sequence import MaskedTokenAccuracy
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.translation import data as td
 from seqtasks.tasks.translation.datasets import eng_fra_file, is_tfds_name, load_tfds_pairs
-from seqtasks.tasks.translation.model import (
-    MaskedSequenceLoss,
-    MaskedTokenAccuracy,
-    TranslationModel,
-)
+from seqtasks.tasks.translation.model import TranslationModel
 from seqtasks.tasks.translation.plots import plot_attention
 from seqtasks.tasks.translation.preprocessor import (
     META_FILE,
