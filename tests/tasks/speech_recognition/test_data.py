@@ -329,3 +329,20 @@ def test_connected_digits_on_shared_fsdd(shared_data):
     utterance = test[0]
     assert utterance.audio.size > 0.1 * 16000
     assert isinstance(test.recordings[0], FSDDRecording)
+
+
+def test_scan_progress_lines(tmp_path):
+    import io as text_io
+
+    alphabet = Alphabet(" " + "".join(sorted(set("onetwothree"))))
+    utterances = [Utterance("one", _wav(tmp_path / f"{i}.wav", seconds=0.2)) for i in range(5)]
+    stream = text_io.StringIO()
+    UtteranceLoader(utterances, RATE, alphabet).scan(progress=stream, every=2, what="training data")
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "training data: scanned 2/5 audio files", "training data: scanned 4/5 audio files",
+        "training data: scanned 5/5 audio files",
+    ]
+    quiet = text_io.StringIO()
+    UtteranceLoader(utterances, RATE, alphabet).scan(progress=quiet, every=10)
+    assert quiet.getvalue() == ""
