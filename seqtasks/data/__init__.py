@@ -1,6 +1,7 @@
 """Data access shared by the tasks: named datasets (tfds-backed where tfds has them, offline from a local data
 directory) and the user's own text files."""
 
+from seqtasks.data import catalog as _catalog  # noqa: F401 - registers imdb, eng_fra, fsdd, fsdd_connected_digits
 from seqtasks.data import shakespeare as _shakespeare  # noqa: F401 - registers tiny_shakespeare
 from seqtasks.data.registry import (
     ENV_DATA_DIR,

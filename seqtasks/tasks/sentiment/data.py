@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from seqtasks.data.catalog import IMDB, IMDB_TEST, IMDB_URL
 from seqtasks.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -427,9 +428,6 @@ def class_weights(label_ids: np.ndarray, num_classes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- IMDB
 
 
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/"
-
-
 def load_imdb(
     split: str,
     data_config: Any = None,
@@ -484,23 +482,8 @@ def load_imdb(
     return out
 
 
-def _register_imdb() -> dict[str, Any]:
-    from seqtasks.data.registry import DatasetSpec, register_dataset
-
-    specs = {}
-    for split in ("train", "test"):
-        specs[split] = DatasetSpec(
-            name="imdb" if split == "train" else "imdb (test split)",
-            loader=lambda cfg, split=split: load_imdb(split, cfg),
-            description="IMDB movie reviews, 25k train / 25k test, labels 0/1; tfds `imdb_reviews`",
-            url=IMDB_URL,
-            local_files=((f"sentiment/imdb/{split}.tsv", f"imdb/{split}.tsv"),),
-        )
-    register_dataset(specs["train"])
-    return specs
-
-
-IMDB_SPECS = _register_imdb()
+# Registered in seqtasks.data.catalog, so that the dataset is listed without importing this module.
+IMDB_SPECS = {"train": IMDB, "test": IMDB_TEST}
 
 
 # ------------------------------------------------------------------------------------- tokens, tf.data

@@ -18,17 +18,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from seqtasks.data import (
-    DatasetSpec,
-    find_local_files,
-    network_available,
-    register_dataset,
-    tfds_builder,
-    unavailable_offline,
-)
+from seqtasks.data import find_local_files, network_available, tfds_builder, unavailable_offline
+from seqtasks.data.catalog import ENG_FRA, ENG_FRA_URL
 from seqtasks.errors import DataError
 
-ENG_FRA_URL = "https://www.manythings.org/anki/fra-eng.zip"
 CACHE_DIR = Path("~/.cache/seqtasks/translation").expanduser()
 
 
@@ -57,17 +50,6 @@ def eng_fra_file(data_config: Any) -> Path:
     tmp.write_bytes(data)
     tmp.replace(cached)
     return cached
-
-
-ENG_FRA = register_dataset(
-    DatasetSpec(
-        name="eng_fra",
-        loader=eng_fra_file,
-        description="Tatoeba / ManyThings.org English-French sentence pairs (TSV)",
-        url=ENG_FRA_URL,
-        local_files=(("translation/eng-fra.tsv", "eng-fra.tsv", "fra.txt", "fra-eng/fra.txt"),),
-    )
-)
 
 
 def is_tfds_name(name: str) -> bool:

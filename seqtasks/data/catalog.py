@@ -1,0 +1,95 @@
+"""The named datasets whose readers live with their task: imdb, eng_fra, fsdd, fsdd_connected_digits.
+
+They are registered here, when `seqtasks.data` is imported, so that `list_datasets()` and the "unknown dataset"
+error name every dataset the toolkit knows whichever task (if any) was imported. Each loader imports its task's
+reader only when it is called, so importing `seqtasks.data` stays cheap (no TensorFlow, no task modules).
+
+tiny_shakespeare is registered by `seqtasks.data.shakespeare`, which reads it itself. tensorflow-datasets sets
+named `name/config` (translation) or `tfds:NAME` (speech) are passed through to tfds and are not listed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqtasks.data.registry import DatasetSpec, register_dataset
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/"
+ENG_FRA_URL = "https://www.manythings.org/anki/fra-eng.zip"
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
+
+
+def _load_imdb_train(data_config: Any) -> Any:
+    from seqtasks.tasks.sentiment.data import load_imdb
+
+    return load_imdb("train", data_config)
+
+
+def _load_imdb_test(data_config: Any) -> Any:
+    from seqtasks.tasks.sentiment.data import load_imdb
+
+    return load_imdb("test", data_config)
+
+
+def _eng_fra_file(data_config: Any) -> Path:
+    from seqtasks.tasks.translation.datasets import eng_fra_file
+
+    return eng_fra_file(data_config)
+
+
+def _fsdd_folder(data_config: Any) -> Path:
+    from seqtasks.tasks.speech_recognition.task import find_fsdd
+
+    return find_fsdd(data_config)
+
+
+IMDB = register_dataset(
+    DatasetSpec(
+        name="imdb",
+        loader=_load_imdb_train,
+        description="IMDB movie reviews, 25k train / 25k test, labels 0/1; tfds `imdb_reviews` (task: sentiment)",
+        url=IMDB_URL,
+        local_files=(("sentiment/imdb/train.tsv", "imdb/train.tsv"),),
+    )
+)
+# Not a separate name: `eval.split=test` of the imdb dataset; its files are looked for the same way.
+IMDB_TEST = DatasetSpec(
+    name="imdb (test split)",
+    loader=_load_imdb_test,
+    description=IMDB.description,
+    url=IMDB_URL,
+    local_files=(("sentiment/imdb/test.tsv", "imdb/test.tsv"),),
+)
+
+
+ENG_FRA = register_dataset(
+    DatasetSpec(
+        name="eng_fra",
+        loader=_eng_fra_file,
+        description="Tatoeba / ManyThings.org English-French sentence pairs (TSV) (task: translation)",
+        url=ENG_FRA_URL,
+        local_files=(("translation/eng-fra.tsv", "eng-fra.tsv", "fra.txt", "fra-eng/fra.txt"),),
+    )
+)
+
+# The speech task finds FSDD as a folder (`data.fsdd_dir`, DIR/fsdd/recordings/, its download cache, or tfds
+# `spoken_digit`), so these list no single files; the loader returns that folder.
+FSDD = register_dataset(
+    DatasetSpec(
+        name="fsdd",
+        loader=_fsdd_folder,
+        description="Free Spoken Digit Dataset, single spoken digits 0-9, 8 kHz; tfds `spoken_digit` "
+        "(task: speech_recognition)",
+        url=FSDD_URL,
+    )
+)
+FSDD_CONNECTED_DIGITS = register_dataset(
+    DatasetSpec(
+        name="fsdd_connected_digits",
+        loader=_fsdd_folder,
+        description="1-7 FSDD digits of one speaker joined into one utterance, transcribed as words "
+        "(task: speech_recognition)",
+        url=FSDD_URL,
+    )
+)
