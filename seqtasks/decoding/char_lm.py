@@ -94,6 +94,14 @@ def _check_alphabet(alphabet: str | Sequence[str]) -> str:
     return "".join(chars)
 
 
+def alphabet_difference(model: str, lm: str) -> str:
+    """What the LM alphabet `lm` lacks and adds relative to the model alphabet `model`, for error messages."""
+    missing = "".join(ch for ch in model if ch not in lm)
+    extra = "".join(ch for ch in lm if ch not in model)
+    parts = ([f"LM lacks {missing!r}"] if missing else []) + ([f"LM adds {extra!r}"] if extra else [])
+    return ", ".join(parts) or "same characters"
+
+
 def _strip_accents(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
@@ -465,11 +473,9 @@ class CharNGramLM:
         if alphabet is not None:
             wanted = _check_alphabet(alphabet)
             if set(wanted) != set(lm_alphabet):
-                missing = "".join(ch for ch in wanted if ch not in lm_alphabet)
-                extra = "".join(ch for ch in lm_alphabet if ch not in wanted)
                 raise DataError(
                     f"character LM file {path} has alphabet {lm_alphabet!r} but the model's is {wanted!r} "
-                    f"(missing {missing!r}, extra {extra!r}). Fix: rebuild the LM with --alphabet-from RUN_DIR"
+                    f"({alphabet_difference(wanted, lm_alphabet)}). Fix: rebuild the LM with --alphabet-from RUN_DIR"
                 )
         return cls(lm_alphabet, order, tables, discounts, int(header.get("min_count", 1)), header.get("info"))
 
@@ -635,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["END", "CharNGramLM", "TextStats", "alphabet_from", "lm_sentences", "read_texts"]
+__all__ = ["END", "CharNGramLM", "TextStats", "alphabet_difference", "alphabet_from", "lm_sentences", "read_texts"]
 
 if __name__ == "__main__":
     sys.exit(main())

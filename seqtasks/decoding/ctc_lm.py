@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqtasks.decoding.char_lm import CharNGramLM
+from seqtasks.decoding.char_lm import CharNGramLM, alphabet_difference
 from seqtasks.errors import DataError
 
 _NEG_INF = -np.inf
@@ -121,11 +121,10 @@ class CTCLMDecoder:
         self.lm = lm
         if lm is not None:
             if set(lm.alphabet) != set(self.alphabet):
-                missing = "".join(ch for ch in self.alphabet if ch not in lm.alphabet)
-                extra = "".join(ch for ch in lm.alphabet if ch not in self.alphabet)
                 raise DataError(
                     f"the character LM's alphabet {lm.alphabet!r} differs from the model's {self.alphabet!r} "
-                    f"(missing {missing!r}, extra {extra!r}). Fix: rebuild the LM with --alphabet-from RUN_DIR"
+                    f"({alphabet_difference(self.alphabet, lm.alphabet)}). Fix: rebuild the LM with --alphabet-from "
+                    "RUN_DIR"
                 )
             self._lm_columns = np.array([lm.char_index[ch] for ch in self.alphabet] + [lm.end_index])
             self._context = lm.order - 1

@@ -13,6 +13,7 @@ replaces the `checkpoint` index file atomically, so "latest" always names a comp
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 import time
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import tensorflow as tf
 
+from seqtasks import errors as seqtasks_errors
 from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime import keras_compat
 from seqtasks.runtime.optimizers import time_progress_variable
@@ -53,12 +55,19 @@ def dataset_size(ds: tf.data.Dataset) -> int | None:
     return n if n >= 0 else None
 
 
-def epoch_dataset(task: Task, epoch: int) -> tuple[tf.data.Dataset, int | None]:
-    """The task's dataset for `epoch`, cut to `train.steps_per_epoch` when set, and its number of batches."""
-    ds = task.train_dataset(epoch)
+def epoch_dataset(task: Task, epoch: int, offset: int = 0) -> tuple[tf.data.Dataset, int | None]:
+    """The task's dataset for `epoch` after its first `offset` batches (resume), cut to `train.steps_per_epoch`
+    when set, and the epoch's number of batches (including the skipped ones)."""
     steps = task.config.train.steps_per_epoch
+    if offset and steps <= 0:
+        rest = task.resumed_train_dataset(epoch, offset)
+        if rest is not None:
+            left = dataset_size(rest)
+            return rest, (None if left is None else offset + left)
+    ds = task.train_dataset(epoch)
     if steps > 0:
-        return ds.repeat().take(steps), steps
+        ds = ds.repeat().take(steps)
+        return (ds.skip(offset) if offset else ds), steps
     n = dataset_size(ds)
     if n is None:
         n = task.steps_per_epoch()
@@ -67,7 +76,21 @@ def epoch_dataset(task: Task, epoch: int) -> tuple[tf.data.Dataset, int | None]:
             f"task {task.name!r}: the training data gives no batch (batch size {task.config.train.batch_size}); "
             "use more data or a smaller train.batch_size"
         )
-    return ds, n
+    return (ds.skip(offset) if offset else ds), n
+
+
+_WRAPPED_ERROR = re.compile(r"seqtasks\.errors\.(\w+): (.+)")
+
+
+def _unwrap_input_error(error: tf.errors.OpError) -> None:
+    """Re-raises a seqtasks error raised inside a tf.data generator (which TensorFlow wraps in an OpError and a
+    traceback) as itself, so the user gets its one line; returns when `error` wraps none."""
+    match = _WRAPPED_ERROR.search(error.message or "")
+    if match is None:
+        return
+    error_class = getattr(seqtasks_errors, match[1], None)
+    if isinstance(error_class, type) and issubclass(error_class, seqtasks_errors.SeqtasksError):
+        raise error_class(match[2].strip().splitlines()[0]) from None
 
 
 def _distribute_options(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -297,20 +320,24 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
     for epoch in range(start_epoch, cfg.epochs):
         if loop.stopped == "time_budget":
             break
-        ds, n = epoch_dataset(task, epoch)
-        ds = _distribute_options(ds.skip(offset) if offset else ds)
+        ds, n = epoch_dataset(task, epoch, offset)
+        ds = _distribute_options(ds)
         if verbose:
             where = f" (resuming after batch {offset}/{n if n is not None else '?'})" if offset else ""
             print(f"Epoch {epoch + 1}/{cfg.epochs}{where}", flush=True)
         callback = _LoopCallback(loop, epoch, offset, n)
-        if n is not None and offset >= n:
-            logs = {}
-            if val_ds is not None:
-                val = model.evaluate(val_ds, verbose=0, return_dict=True)
-                logs = {f"val_{k}": v for k, v in val.items()}
-        else:
-            model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose, callbacks=[callback])
-            logs = callback.epoch_logs
+        try:
+            if n is not None and offset >= n:
+                logs = {}
+                if val_ds is not None:
+                    val = model.evaluate(val_ds, verbose=0, return_dict=True)
+                    logs = {f"val_{k}": v for k, v in val.items()}
+            else:
+                model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose, callbacks=[callback])
+                logs = callback.epoch_logs
+        except tf.errors.OpError as error:
+            _unwrap_input_error(error)
+            raise
         step = int(loop.step_var.numpy())
         finished_epoch = loop.stopped != "time_budget" or (n is not None and callback.done >= n)
         value = logs.get(monitor)

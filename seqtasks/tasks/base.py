@@ -103,6 +103,15 @@ class Task(abc.ABC):
         batched with the global batch size `config.train.batch_size`.
         """
 
+    def resumed_train_dataset(self, epoch: int, skip: int) -> tf.data.Dataset | None:
+        """The batches of `epoch` after its first `skip`, for a run resumed mid-epoch, or None (the default).
+
+        With None the runtime uses `train_dataset(epoch).skip(skip)`, and tf.data still produces the skipped
+        batches. A task whose batches are expensive to produce (decoded audio) overrides this to leave them out
+        of its plan instead; the result must equal that `skip`, batch for batch.
+        """
+        return None
+
     def validation_dataset(self) -> tf.data.Dataset | None:
         """Validation batches for the per-epoch `monitor` metric, or None (then no early stopping)."""
         return None

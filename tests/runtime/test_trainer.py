@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.errors import CheckpointError, ConfigError, DataError
 from seqtasks.runtime import commands, trainer
 from tests.runtime.toy import ToyTask  # noqa: F401 - registers toy_regression
 
@@ -92,3 +92,43 @@ def test_commands_on_a_trained_run(tmp_path):
     assert (export_dir / "saved_model.pb").is_file()
     with pytest.raises(CheckpointError, match="does not exist"):
         commands.load_trained(tmp_path / "missing", "toy_regression")
+
+
+def test_epoch_dataset_uses_the_task_resume_hook(tmp_path, monkeypatch):
+    from seqtasks.config import load_config
+    from seqtasks.runtime.run_dir import RunDir
+    from tests.runtime.toy import ToyConfig
+
+    task = ToyTask(load_config(ToyConfig, overrides=TINY), RunDir.at(tmp_path / "run"))
+    task.prepare_data()
+    expected = [x for x, _ in task.train_dataset(1).skip(2).as_numpy_iterator()]
+    ds, n = trainer.epoch_dataset(task, 1, 2)  # default: tf.data skip
+    got = [x for x, _ in ds.as_numpy_iterator()]
+    assert n == 5 and len(got) == len(expected) == 3
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    calls = []
+
+    def resumed(self, epoch, skip):
+        calls.append((epoch, skip))
+        return self.train_dataset(epoch).skip(skip)
+
+    monkeypatch.setattr(ToyTask, "resumed_train_dataset", resumed, raising=False)
+    ds, n = trainer.epoch_dataset(task, 1, 2)
+    assert calls == [(1, 2)] and n == 5
+    assert len([x for x, _ in ds.as_numpy_iterator()]) == len(expected)
+
+
+def test_seqtasks_errors_from_the_input_pipeline_are_unwrapped(tmp_path, monkeypatch):
+    def broken(self, epoch):
+        def generate():
+            yield np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32")
+            raise DataError("Bad audio x.wav: cannot decode. Fix: replace it, or set data.on_bad_audio=skip.")
+
+        spec = (tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([None, 1], tf.float32))
+        return tf.data.Dataset.from_generator(generate, output_signature=spec)
+
+    monkeypatch.setattr(ToyTask, "train_dataset", broken)
+    with pytest.raises(DataError, match=r"^Bad audio x\.wav: cannot decode\. Fix: replace it, or set "
+                                        r"data\.on_bad_audio=skip\.$"):
+        commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])

@@ -12,14 +12,13 @@ Element structure (what `CTCSpeechModel.fit` takes)::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.errors import DataError, SeqtasksError
+from seqtasks.errors import DataError
 from seqtasks.losses.ctc import PAD_LABEL
 
 BUCKET_BATCHES = 16  # batches per sorting window: enough to bucket by length, small enough to stay random
@@ -87,8 +86,10 @@ def batches_dataset(
     batches: Sequence[Sequence[int]],
     example: Callable[[int], tuple[np.ndarray, Sequence[int]] | None],
     workers: int = 1,
+    start: int = 0,
 ) -> tf.data.Dataset:
-    """A dataset of the planned `batches`; `example(i)` gives utterance i's waveform and label ids.
+    """A dataset of the planned `batches` from batch `start` on; `example(i)` gives utterance i's waveform and
+    label ids.
 
     The cardinality is `len(batches)`, so Keras shows progress and the runtime can skip finished batches. An
     `example(i)` of `None` (audio that cannot be decoded, skipped under `data.on_bad_audio=skip`) is left out of
@@ -100,15 +101,19 @@ def batches_dataset(
         batches: utterance indices per batch (`plan_batches`).
         example: reads one utterance; may return `None`.
         workers: threads reading the utterances of a batch at once (decoders release the GIL); 1 = in turn.
+        start: the first batch produced (a run resumed mid-epoch); the batches before it are never read, and
+            the dataset equals the full one with its first `start` elements skipped.
 
     Raises:
         DataError: (while iterating) no utterance of any batch can be read. Errors of `example` (a file that
-            cannot be decoded under `data.on_bad_audio=fail`) reach the caller wrapped by tf.data; their
-            one-line message is printed on stderr first.
+            cannot be decoded under `data.on_bad_audio=fail`) reach the caller wrapped by tf.data; the runtime's
+            trainer unwraps them into the one-line error again.
     """
     batches = [list(b) for b in batches]
     if workers < 1:
         raise ValueError(f"Received an invalid value for argument `workers`, expected a positive integer, got {workers}.")
+    if not 0 <= start <= len(batches):
+        raise ValueError(f"Received an invalid value for argument `start`, expected 0 <= start <= {len(batches)}, got {start}.")
 
     def generate():
         pool = ThreadPoolExecutor(workers, thread_name_prefix="audio") if workers > 1 and batches else None
@@ -118,8 +123,8 @@ def batches_dataset(
             return [p for p in pairs if p is not None]
 
         try:
-            for index, batch in enumerate(batches):
-                pairs, other = read(batch), index
+            for index in range(start, len(batches)):
+                pairs, other = read(batches[index]), index
                 while not pairs:
                     other = (other + 1) % len(batches)
                     if other == index:
@@ -129,13 +134,9 @@ def batches_dataset(
                         )
                     pairs = read(batches[other])
                 yield pad_batch([p[0] for p in pairs], [p[1] for p in pairs])
-        except SeqtasksError as error:
-            # tf.data re-raises this as an InvalidArgumentError wrapped in a traceback: say it in one line first.
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            raise
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=ELEMENT_SPEC)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches) - start)).prefetch(2)

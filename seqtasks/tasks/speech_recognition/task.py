@@ -40,7 +40,7 @@ from seqtasks.decoding.ctc import ctc_decode
 from seqtasks.errors import ConfigError, DataError
 from seqtasks.losses.ctc import ctc_min_frames
 from seqtasks.tasks import Task, copy_matching_weights, register_task
-from seqtasks.tasks.speech_recognition import fsdd_download
+from seqtasks.tasks.speech_recognition import fsdd_download, tfds_sets
 from seqtasks.tasks.speech_recognition.config import (
     SpeechRecognitionConfig,
     feature_kwargs,
@@ -66,7 +66,8 @@ from seqtasks.tasks.speech_recognition.model import CTCSpeechModel, conv_output_
 from seqtasks.tasks.speech_recognition.pipeline import batches_dataset, pad_batch, plan_batches
 
 ALPHABET_FILE = "alphabet.json"
-DATASETS = ("fsdd_connected_digits", "fsdd")
+# Datasets read here; `spoken_digit` is tfds' name of FSDD (the same recordings, official split kept).
+DATASETS = ("fsdd_connected_digits", "fsdd", "spoken_digit")
 _MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
 # Offsets that give the fixed validation/test utterances seeds of their own, unrelated to training epochs.
 _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
@@ -269,12 +270,23 @@ class SpeechRecognitionTask(Task):
                 d.path, d.validation_path, d.test_path, normalize=d.normalize_transcripts,
                 validation_fraction=d.validation_fraction, seed=self.config.train.seed,
             )
+        if tfds_sets.is_tfds_dataset(d.dataset):
+            manifests = tfds_sets.tfds_manifests(d)
+            self._mode = "user"
+            return user_sources(
+                [str(manifests["train"])],
+                [str(manifests["validation"])] if manifests["validation"] else [],
+                [str(manifests["test"])] if manifests["test"] else [],
+                normalize=d.normalize_transcripts, validation_fraction=d.validation_fraction,
+                seed=self.config.train.seed,
+            )
         if d.dataset not in DATASETS:
+            known = ", ".join([*DATASETS, *sorted(tfds_sets.PRESETS), "tfds:NAME[/CONFIG]"])
             raise DataError(
-                f"unknown speech dataset {d.dataset!r} (known: {', '.join(DATASETS)}); or use your own data with "
+                f"unknown speech dataset {d.dataset!r} (known: {known}); or use your own data with "
                 "--data MANIFEST_OR_FOLDER"
             )
-        self._mode = "digits" if d.dataset == "fsdd_connected_digits" else "fsdd"
+        self._mode = "digits" if d.dataset == "fsdd_connected_digits" else "fsdd"  # fsdd, spoken_digit
         recordings = read_fsdd(find_fsdd(d))
         self._fsdd = {
             split: fsdd_split(recordings, split, d.validation_indices) for split in ("train", "validation", "test")
@@ -411,6 +423,13 @@ class SpeechRecognitionTask(Task):
         return batches, factors
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        return self._train_dataset(epoch, 0)
+
+    def resumed_train_dataset(self, epoch: int, skip: int) -> tf.data.Dataset:
+        # The skipped batches are never decoded (a tf.data skip would decode up to an epoch of audio for nothing).
+        return self._train_dataset(epoch, skip)
+
+    def _train_dataset(self, epoch: int, start: int) -> tf.data.Dataset:
         source, batches, factors = self._epoch(epoch)
         rate = self.sample_rate
 
@@ -420,7 +439,8 @@ class SpeechRecognitionTask(Task):
                 return pair
             return speed_perturb(pair[0], factors[i], rate), pair[1]
 
-        return batches_dataset(batches, example, workers=1 if self._mode == "digits" else _READ_WORKERS)
+        start = min(start, len(batches))
+        return batches_dataset(batches, example, workers=1 if self._mode == "digits" else _READ_WORKERS, start=start)
 
     def validation_dataset(self) -> tf.data.Dataset | None:
         if self._validation is None or len(self._validation) == 0:

@@ -179,7 +179,41 @@ def test_decode_failure_after_the_scan_fail(corpus, capsys):
     _corrupt_after_scan(task, corpus)
     with pytest.raises(Exception, match=r"Bad audio .*u05\.wav .*on_bad_audio=skip"):
         _elements(task.train_dataset(0))
-    assert "error: Bad audio" in capsys.readouterr().err
+
+
+def test_decode_failure_in_training_reaches_the_user_as_one_line(corpus):
+    sets = [*TINY, f"data.path={corpus / 'manifest.csv'}", "train.epochs=1", "train.verbose=none",
+            "export.after_train=false", "model.units=4", "model.num_layers=1"]
+    (corpus / "u05.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+    scan = SpeechRecognitionTask.prepare_data
+
+    def scan_then_corrupt(self, source=None):  # the file passes the scan (header read), then breaks
+        _write(corpus / "u05.wav", 0.6, RATE, seed=5)
+        scan(self, source)
+        (corpus / "u05.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+
+    from seqtasks.runtime import commands
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpeechRecognitionTask, "prepare_data", scan_then_corrupt)
+        with pytest.raises(DataError) as error:
+            commands.train("speech_recognition", corpus / "run_fail", overrides=sets)
+    message = str(error.value)
+    assert "u05.wav" in message and "on_bad_audio=skip" in message and "\n" not in message
+
+
+def test_resumed_epoch_never_decodes_the_skipped_batches(corpus, decodes):
+    task = _task(corpus, "data.audio_cache_mb=0")
+    task.prepare_data()
+    full = _elements(task.train_dataset(epoch=2))
+    decodes.clear()
+    rest = task.resumed_train_dataset(epoch=2, skip=2)
+    assert int(rest.cardinality()) == len(full) - 2
+    for got, want in zip(_elements(rest), full[2:], strict=True):
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    batches, _ = task.train_batches(2)
+    assert len(decodes) == len(batches[2])  # only the last batch was read
 
 
 def test_speed_perturbation_reproducible_and_changes_lengths(corpus):

@@ -423,3 +423,40 @@ def test_prepare_script_prints_the_manifests(tfds_dir, offline_cache, capsys):
     assert out[2] == f"test: {version_dir / tfds_sets.split_slug('train[:3]') / 'manifest.csv'}"
     assert script.main(["librispeech", "--tfds-data-dir", str(offline_cache / "none")]) == 2
     assert capsys.readouterr().err.startswith("error: tensorflow-datasets set 'librispeech'")
+
+
+# --------------------------------------------------------------------------------------------- the task
+
+
+def test_the_task_trains_and_tests_on_a_tfds_set_by_name(tfds_dir, tmp_path, capsys):
+    from seqtasks.runtime import commands
+
+    sets = [f"data.tfds_data_dir={tfds_dir}", "data.dataset=librispeech", "data.sample_rate=16000",
+            "data.on_bad_audio=skip", "model.conv_filters=[]", "model.window_ms=4", "model.hop_ms=2",
+            "model.units=4", "model.num_layers=1", "train.batch_size=2",
+            "train.epochs=1", "train.verbose=none", "export.after_train=false", "eval.decoder=greedy"]
+    outcome = commands.train("speech_recognition", tmp_path / "run", overrides=sets)
+    assert outcome.fit.step == 3  # 5 train_clean100 utterances in batches of 2
+    # Scored on test_clean (2 utterances); dev_clean's empty transcript was skipped and counted, not lost.
+    assert outcome.evaluation["utterances"] == 2 and outcome.evaluation["skipped"] == 0
+    assert "dev_clean/audio/109-7-0001.flac (manifest.csv line 4): empty transcript" in capsys.readouterr().err
+    alphabet = (tmp_path / "run" / "assets" / "alphabet.json").read_text()
+    assert "h" in alphabet and "H" not in alphabet  # transcripts normalised like the user's own data
+
+
+def test_spoken_digit_is_fsdd(tmp_path, monkeypatch):
+    from seqtasks.config import load_config
+    from seqtasks.runtime.run_dir import RunDir
+    from seqtasks.tasks.speech_recognition import task as task_module
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    for name in ("3_jackson_0.wav", "4_jackson_12.wav", "5_jackson_7.wav"):
+        soundfile.write(folder / name, np.zeros(4000, np.int16), 8000, subtype="PCM_16")
+    config = load_config(SpeechRecognitionConfig, overrides=["data.dataset=spoken_digit",
+                                                             f"data.fsdd_dir={folder.parent}"])
+    task = task_module.SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))
+    train, validation, test = task._read_sources()
+    assert [u.transcript for u in train] == ["four"] and [u.transcript for u in validation] == ["five"]
+    assert [u.transcript for u in test] == ["three"]
