@@ -16,6 +16,8 @@ each sentence is normalised with the speech transcripts' own `normalize_transcri
 stripped, apostrophes kept), accents are stripped from characters outside the alphabet ("café" -> "cafe"), and a
 sentence that still has characters outside the alphabet (digits, other scripts) is dropped whole by default
 (`on_unknown="drop_sentence"`: removing just the character would teach the LM fake words, "1990s" -> "s").
+`exclude` keeps evaluation text out: every training sentence that contains one of the given (normalised) texts
+is dropped, so an LM never scores a test transcript it has memorised.
 
 Memory and time: counting is vectorised in numpy (n-grams as base-`B` integers, `np.unique` per chunk of
 `chunk_chars` characters, merged), about 10 s and < 300 MB for 5 M characters at order 6. `min_count` prunes
@@ -32,14 +34,17 @@ interpolation weight of each context).
 Command line (thin wrapper around `CharNGramLM.train`):
 
     python -m seqtasks.decoding.char_lm build --text ../shared/data/sentiment/imdb/train.tsv --skip-header \\
-        --order 6 --alphabet-from runs/speech_recognition --out lm.npz
+        --order 6 --alphabet-from runs/speech_recognition --exclude my_test_manifest.csv --out lm.npz
     python -m seqtasks.decoding.char_lm perplexity --lm lm.npz --text held_out.txt
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import csv
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -62,6 +67,8 @@ DEFAULT_ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
 ON_UNKNOWN = ("drop_sentence", "drop_char")
 _MAX_ORDER = 10
 _CACHE_ENTRIES = 200_000
+_EXCLUDE_BLOCK_CHARS = 2_000_000
+_CSV_TEXT_COLUMNS = ("transcript", "text", "sentence")
 _HTML_TAG = re.compile(r"<[^>]{0,200}>")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # Reserved code points used only inside training chunks: sentence start and end markers.
@@ -76,6 +83,7 @@ class TextStats:
     characters: int = 0
     dropped_sentences: int = 0
     dropped_characters: int = 0
+    excluded_sentences: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -112,6 +120,7 @@ def lm_sentences(
     split_sentences: bool = True,
     on_unknown: str = "drop_sentence",
     stats: TextStats | None = None,
+    exclude: Iterable[str] | None = None,
 ) -> Iterator[str]:
     """Normalised sentences of `texts` over `alphabet`, as the LM trains on and scores them.
 
@@ -121,16 +130,37 @@ def lm_sentences(
         split_sentences: split each text at `. ! ?` followed by white space and at newlines.
         on_unknown: `"drop_sentence"` drops a sentence with characters outside `alphabet` (after accent
             stripping); `"drop_char"` removes those characters instead.
-        stats: updated with the counts of kept and dropped sentences and characters.
+        stats: updated with the counts of kept, dropped and excluded sentences and characters.
+        exclude: texts that must not occur in the output (e.g. the transcripts a recognizer is evaluated on):
+            after the same normalisation, every sentence that contains one of them is left out.
     """
-    from seqtasks.tasks.speech_recognition.data import normalize_transcript
-
     if on_unknown not in ON_UNKNOWN:
         raise ValueError(
             f"Received an invalid value for argument `on_unknown`, expected one of {ON_UNKNOWN}, got {on_unknown!r}."
         )
     allowed = set(_check_alphabet(alphabet))
     stats = stats if stats is not None else TextStats()
+    sentences = _normalised(texts, allowed, split_sentences, on_unknown, stats)
+    patterns = sorted(set(_normalised(exclude or (), allowed, False, "drop_char", TextStats())))
+    if not patterns:
+        yield from sentences
+        return
+    block: list[str] = []
+    size = 0
+    for sentence in sentences:
+        block.append(sentence)
+        size += len(sentence) + 1
+        if size >= _EXCLUDE_BLOCK_CHARS:
+            yield from _without(block, patterns, stats)
+            block, size = [], 0
+    yield from _without(block, patterns, stats)
+
+
+def _normalised(
+    texts: Iterable[str], allowed: set[str], split_sentences: bool, on_unknown: str, stats: TextStats
+) -> Iterator[str]:
+    from seqtasks.tasks.speech_recognition.data import normalize_transcript
+
     for text in texts:
         text = _HTML_TAG.sub(" ", text)
         for raw in _SENTENCE_END.split(text) if split_sentences else [text]:
@@ -151,6 +181,25 @@ def lm_sentences(
                         continue
             stats.sentences += 1
             stats.characters += len(sentence)
+            yield sentence
+
+
+def _without(block: list[str], patterns: list[str], stats: TextStats) -> Iterator[str]:
+    """The sentences of `block` that contain none of `patterns` (searched in one joined string per block)."""
+    joined = "\n".join(block)
+    starts = list(itertools.accumulate((len(s) + 1 for s in block[:-1]), initial=0))
+    hit: set[int] = set()
+    for pattern in patterns:
+        i = joined.find(pattern)
+        while i >= 0:
+            hit.add(bisect.bisect_right(starts, i) - 1)
+            i = joined.find(pattern, i + 1)
+    for i, sentence in enumerate(block):
+        if i in hit:
+            stats.sentences -= 1
+            stats.characters -= len(sentence)
+            stats.excluded_sentences += 1
+        else:
             yield sentence
 
 
@@ -231,6 +280,7 @@ class CharNGramLM:
         max_chars: int | None = None,
         split_sentences: bool = True,
         on_unknown: str = "drop_sentence",
+        exclude: Iterable[str] | None = None,
         chunk_chars: int = 4_000_000,
     ) -> CharNGramLM:
         """Counts n-grams of `texts` (normalised by `lm_sentences`) and builds the smoothed model.
@@ -243,6 +293,7 @@ class CharNGramLM:
             max_chars: stop after this many training characters (None: all).
             split_sentences: see `lm_sentences`.
             on_unknown: see `lm_sentences`.
+            exclude: texts kept out of the training text, see `lm_sentences` (e.g. evaluation transcripts).
             chunk_chars: characters counted per `np.unique` pass (bounds peak memory).
 
         Raises:
@@ -285,7 +336,7 @@ class CharNGramLM:
             counted = _merge_counts(counted, _count_ngrams(seq, order, base, size + 1))
             chunk, chunk_size = [], 0
 
-        for sentence in lm_sentences(texts, alphabet, split_sentences, on_unknown, stats):
+        for sentence in lm_sentences(texts, alphabet, split_sentences, on_unknown, stats, exclude):
             if max_chars is not None and used + len(sentence) > max_chars:
                 stats.sentences -= 1
                 stats.characters -= len(sentence)
@@ -556,28 +607,43 @@ def _build_tables(
 
 
 def read_texts(paths: Sequence[str | os.PathLike], tsv_column: int = 0, skip_header: bool = False) -> Iterator[str]:
-    """Lines of text files; for `.tsv` files the `tsv_column` field of each row (`skip_header`: drop row 1)."""
+    """Texts of files: the lines of a text file; of a `.tsv` file the `tsv_column` field of each row
+    (`skip_header`: not of row 1); of a `.csv` file with a header (a speech manifest) the `transcript`, `text` or
+    `sentence` column."""
     for path in paths:
         path = Path(path)
         if not path.is_file():
-            raise DataError(f"LM text file {path} does not exist. Fix: pass existing text files to --text")
+            raise DataError(f"LM text file {path} does not exist. Fix: pass existing text files")
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="" if path.suffix == ".csv" else None) as f:
+                if path.suffix == ".csv":
+                    reader = csv.DictReader(f)
+                    column = next((c for c in _CSV_TEXT_COLUMNS if c in (reader.fieldnames or ())), None)
+                    if column is None:
+                        raise DataError(
+                            f"{path}: no {'/'.join(_CSV_TEXT_COLUMNS)} column in the header {reader.fieldnames}. "
+                            "Fix: name the text column 'transcript' or 'text'"
+                        )
+                    for row in reader:
+                        yield row[column] or ""
+                    continue
                 for number, line in enumerate(f, start=1):
-                    if number == 1 and skip_header and path.suffix == ".tsv":
-                        continue
-                    if path.suffix == ".tsv":
-                        fields = line.rstrip("\n").split("\t")
-                        if tsv_column >= len(fields):
-                            raise DataError(
-                                f"{path}:{number}: has {len(fields)} tab-separated column(s), no column {tsv_column}. "
-                                "Fix: choose the text column with --tsv-column"
-                            )
-                        yield fields[tsv_column]
-                    else:
+                    if path.suffix != ".tsv":
                         yield line
+                        continue
+                    if number == 1 and skip_header:
+                        continue
+                    fields = line.rstrip("\n").split("\t")
+                    if tsv_column >= len(fields):
+                        raise DataError(
+                            f"{path}:{number}: has {len(fields)} tab-separated column(s), no column {tsv_column}. "
+                            "Fix: choose the text column with --tsv-column"
+                        )
+                    yield fields[tsv_column]
         except UnicodeDecodeError as error:
             raise DataError(f"LM text file {path} is not UTF-8 ({error}). Fix: convert it to UTF-8") from None
+        except csv.Error as error:
+            raise DataError(f"{path}: malformed CSV ({error}). Fix: quote fields that contain commas") from None
 
 
 def alphabet_from(source: str | os.PathLike) -> str:
@@ -599,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="train a character n-gram LM from text files")
     build.add_argument("--text", nargs="+", required=True, metavar="FILE",
-                       help="UTF-8 text files (one text per line; .tsv: the --tsv-column field)")
+                       help="UTF-8 text files (one text per line; .tsv: the --tsv-column field; .csv: the transcript column)")
     build.add_argument("--out", required=True, help="output .npz file")
     build.add_argument("--order", type=int, default=6, help="n-gram order (context = order - 1 characters)")
     group = build.add_mutually_exclusive_group()
@@ -609,6 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--skip-header", action="store_true", help="skip the first row of .tsv files")
     build.add_argument("--min-count", type=int, default=1, help="prune n-grams of order >= 3 seen fewer times")
     build.add_argument("--max-chars", type=int, default=None, help="use at most this many training characters")
+    build.add_argument("--exclude", nargs="+", default=[], metavar="FILE",
+                       help="texts kept out of the LM (e.g. the evaluation manifest.csv): every training sentence "
+                       "containing one of them is dropped")
     build.add_argument("--on-unknown", choices=ON_UNKNOWN, default="drop_sentence",
                        help="sentences with characters outside the alphabet: drop them, or drop the characters")
     score = commands.add_parser("perplexity", help="bits per character and perplexity of an LM on text files")
@@ -626,7 +695,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             lm = CharNGramLM.train(
                 read_texts(args.text, args.tsv_column, args.skip_header), args.order, alphabet,
                 min_count=args.min_count, max_chars=args.max_chars, on_unknown=args.on_unknown,
+                exclude=list(read_texts(args.exclude)) if args.exclude else None,
             )
+            lm.info["exclude"] = [str(Path(p)) for p in args.exclude]
             lm.info["sources"] = [str(Path(p)) for p in args.text]
             lm.info["tsv_column"], lm.info["skip_header"] = args.tsv_column, args.skip_header
             lm.save(args.out)

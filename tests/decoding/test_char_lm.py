@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from seqtasks.decoding.char_lm import END, CharNGramLM, TextStats, lm_sentences, main
+from seqtasks.decoding.char_lm import END, CharNGramLM, TextStats, lm_sentences, main, read_texts
 from seqtasks.errors import DataError
 
 ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
@@ -138,3 +138,18 @@ def test_cli_build_and_perplexity(tmp_path, capsys):
     assert "bits_per_char:" in capsys.readouterr().out
     assert main(["build", "--text", str(tmp_path / "nope.txt"), "--out", str(out)]) == 2
     assert "nope.txt does not exist" in capsys.readouterr().err
+
+
+def test_exclude_keeps_evaluation_text_out(tmp_path):
+    stats = TextStats()
+    texts = ["Does it matter? What does it matter now. The cat sat.", "Please call Stella!"]
+    out = list(lm_sentences(texts, ALPHABET, stats=stats, exclude=["does it matter", "Please, call Stella."]))
+    assert out == ["the cat sat"]
+    assert stats.excluded_sentences == 3 and stats.sentences == 1 and stats.characters == len("the cat sat")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text('path,transcript\na.wav,"Does it, matter?"\n')
+    lm = CharNGramLM.train(texts, order=3, alphabet=ALPHABET, exclude=read_texts([manifest]))
+    assert lm.info["excluded_sentences"] == 2 and lm.info["sentences"] == 2
+    (tmp_path / "bad.csv").write_text("path,words\na.wav,x\n")
+    with pytest.raises(DataError, match="no transcript/text/sentence column"):
+        list(read_texts([tmp_path / "bad.csv"]))
