@@ -102,13 +102,17 @@ def _best(results: dict[tuple[float, float], dict]) -> tuple[float, float]:
 
 
 def _leak_check(lm: CharNGramLM, transcripts: list[str]) -> tuple[int, int, int]:
-    """(transcripts found as a whole LM sentence, found inside the LM text, LM characters scanned)."""
-    sources = lm.info.get("sources") or []
-    missing = [s for s in sources if not Path(s).is_file()]
-    if not sources or missing:
+    """Re-reads the LM's training text as `build` did (sources, exclusions and options recorded in the LM file):
+    (transcripts that are a whole LM sentence, transcripts found inside the LM text, LM characters scanned)."""
+    info = lm.info
+    files = list(info.get("sources") or []) + list(info.get("exclude") or [])
+    missing = [s for s in files if not Path(s).is_file()]
+    if not info.get("sources") or missing:
         raise SystemExit(f"cannot check the LM text: sources {missing or 'not recorded'} not found")
-    texts = read_texts(sources, lm.info.get("tsv_column", 0), lm.info.get("skip_header", False))
-    sentences = list(lm_sentences(texts, lm.alphabet))
+    texts = read_texts(info["sources"], info.get("tsv_column", 0), info.get("skip_header", False))
+    exclude = list(read_texts(info["exclude"])) if info.get("exclude") else None
+    sentences = list(lm_sentences(texts, lm.alphabet, info.get("split_sentences", True),
+                                  info.get("on_unknown", "drop_sentence"), exclude=exclude))
     whole = set(sentences)
     joined = "\n".join(sentences)
     as_sentence = sum(1 for t in transcripts if t in whole)
@@ -154,7 +158,8 @@ def main() -> None:
     if not args.skip_leak_check:
         whole, inside, scanned = _leak_check(lm, [u.transcript for u in train + validation])
         print(f"leak check: of {len(train) + len(validation)} manifest transcripts, {whole} are an LM training "
-              f"sentence and {inside} occur inside the LM text ({scanned} characters)")
+              f"sentence and {inside} occur inside the LM text ({scanned} characters; the build left out "
+              f"{lm.info.get('excluded_sentences', 0)} sentences containing one, --exclude {lm.info.get('exclude')})")
 
     rng = np.random.default_rng(0)
     tune = [train[i] for i in sorted(rng.choice(len(train), min(args.tune_utterances, len(train)), replace=False))]
@@ -229,12 +234,17 @@ def main() -> None:
         fn()
         return len(val_logits) / (time.perf_counter() - start)
 
+    start = time.perf_counter()
+    fresh = CharNGramLM.load(args.lm)
+    print(f"\nLM load: {time.perf_counter() - start:.2f} s")
     speeds = {
         f"TF beam {args.beam_width} (batch)": rate(
             lambda: ctc_beam_search_decode(tf.constant(batch), lengths, beam_width=args.beam_width)),
         "numpy beam, no LM": rate(lambda: _decode(val_logits, CTCLMDecoder(alphabet, beam_width=args.beam_width))),
         "numpy beam + LM (cold cache)": rate(lambda: _decode(val_logits, CTCLMDecoder(
-            alphabet, CharNGramLM.load(args.lm), beam_width=args.beam_width, lm_weight=w, word_bonus=b))),
+            alphabet, fresh, beam_width=args.beam_width, lm_weight=w, word_bonus=b))),
+        "numpy beam + LM (warm cache)": rate(lambda: _decode(val_logits, CTCLMDecoder(
+            alphabet, fresh, beam_width=args.beam_width, lm_weight=w, word_bonus=b))),
         "numpy beam + LM, no pruning": rate(lambda: _decode(val_logits, CTCLMDecoder(
             alphabet, lm, beam_width=args.beam_width, lm_weight=w, word_bonus=b, top_k=None,
             prune_log_prob=-np.inf))),

@@ -219,11 +219,13 @@ def _discounts(counts: np.ndarray) -> tuple[float, float, float]:
 class _Table:
     """One order's n-grams: sorted keys, discounted probabilities, contexts with interpolation weights."""
 
-    __slots__ = ("keys", "probs", "contexts", "gammas", "starts")
+    __slots__ = ("keys", "probs", "contexts", "gammas", "starts", "words", "size")
 
     def __init__(self, keys: np.ndarray, probs: np.ndarray, contexts: np.ndarray, gammas: np.ndarray, base: int):
         self.keys, self.probs, self.contexts, self.gammas = keys, probs, contexts, gammas
-        self.starts = np.searchsorted(keys // base, np.append(contexts, np.iinfo(np.int64).max)).astype(np.int64)
+        self.starts = np.searchsorted(keys // base, np.append(contexts, np.iinfo(np.int64).max)).tolist()
+        self.words = (keys % base).astype(np.uint8)  # the predicted symbol of each n-gram
+        self.size = int(contexts.size)
 
 
 class CharNGramLM:
@@ -354,7 +356,8 @@ class CharNGramLM:
             )
         tables, discounts = _build_tables(counted[0], counted[1], order, base, size + 1, min_count)
         info = {**stats.as_dict(), "ngrams": [int(t.keys.size) for t in tables],
-                "seconds": round(time.perf_counter() - start, 2)}
+                "seconds": round(time.perf_counter() - start, 2), "split_sentences": split_sentences,
+                "on_unknown": on_unknown, "max_chars": max_chars}
         return cls(alphabet, order, tables, discounts, min_count, info)
 
     # ------------------------------------------------------------------------------------------ queries
@@ -385,15 +388,16 @@ class CharNGramLM:
         ids = self._context_ids(key)
         probs = np.full(self.vocab_size, 1.0 / self.vocab_size)
         # Orders whose context would start with two start symbols hold nothing (see `_build_tables`).
+        h, scale = 0, 1  # context id of order k: the most recent symbol is the least significant digit
         for k, table in enumerate(self.tables[: len(key) + 2], start=1):
-            h = 0
-            for symbol in ids[len(ids) - k + 1:] if k > 1 else ():
-                h = h * self.base + symbol
-            i = int(np.searchsorted(table.contexts, h))
-            if i < table.contexts.size and table.contexts[i] == h:
+            if k > 1:
+                h += ids[-(k - 1)] * scale
+                scale *= self.base
+            i = int(table.contexts.searchsorted(h))
+            if i < table.size and table.contexts[i] == h:
                 s, e = table.starts[i], table.starts[i + 1]
-                probs = probs * float(table.gammas[i])
-                probs[table.keys[s:e] % self.base] += table.probs[s:e]
+                probs *= float(table.gammas[i])
+                probs[table.words[s:e]] += table.probs[s:e]
         out = np.log(probs)
         out.setflags(write=False)
         if len(self._cache) >= _CACHE_ENTRIES:
