@@ -11,7 +11,12 @@ character of `l` (CTC needs a blank between two equal characters; without one th
 where `P_lm(l)` is the character LM's probability of `l` (each appended character scored given the text before
 it; at the end the probability of the sentence end is added). The LM and bonus terms depend only on the prefix,
 so merging CTC paths into the same prefix stays exact. Without an LM (or with `lm_weight=0` and no bonus) this is
-the plain prefix beam search of `seqtasks.decoding.ctc.ctc_beam_search_decode` (TensorFlow's decoder).
+the textbook prefix beam search, the search `seqtasks.decoding.ctc.ctc_beam_search_decode` (TensorFlow's C++
+decoder) runs, with one difference in TensorFlow: when a beam pushed out earlier in the same frame is reached again
+as its parent's extension, TensorFlow re-creates it and wipes its previous-frame probability, so its own extensions
+are never tried in that frame. The two then keep different beams and can return different transcripts (4 of the 45
+VCTK validation utterances at beam 16; on random outputs either one may find the more probable transcript); on
+CTC-like outputs in the tests they agree.
 
 Speed: per frame, only characters with log-probability >= `prune_log_prob` and among the `top_k` best are
 expanded (frames where blank dominates cost almost nothing); LM distributions are cached per context.
