@@ -157,6 +157,12 @@ class SpeechEval(EvalConfig):
     decoder: Literal["greedy", "beam"] = "beam"
     # Beams kept by the beam search decoder.
     beam_width: int = 8
+    # Character n-gram LM (`python -m seqtasks.decoding.char_lm build ...`) fused into the beam search of
+    # evaluate and predict (not of the exported SavedModel, which decodes in the graph without it); "" = none.
+    lm_path: str = ""
+    # Weight of the LM's log-probability and the bonus per word in the beam ranking (used with lm_path).
+    lm_weight: float = 0.25
+    word_bonus: float = 2.0
 
 
 @dataclass

@@ -474,29 +474,52 @@ class SpeechRecognitionTask(Task):
 
     # ------------------------------------------------------------------------------- after training
 
-    def _decoder(self, model: keras.Model) -> Callable:
+    def _decoder(self, model: keras.Model) -> Callable[[tf.Tensor, tf.Tensor], list[str]]:
+        """`decode(waveform, lengths) -> transcripts` as configured: in-graph greedy/beam, or with `eval.lm_path`
+        the model's logits in the graph and the LM beam search (`seqtasks.decoding.ctc_lm`) in numpy."""
         key = id(model)
-        if key not in self._decode_fns:
-            characters = list(self.alphabet.characters)
-            method, beam = self.config.eval.decoder, self.config.eval.beam_width
+        if key in self._decode_fns:
+            return self._decode_fns[key]
+        e = self.config.eval
+        characters = list(self.alphabet.characters)
+        if e.lm_path:
+            from seqtasks.decoding.ctc_lm import CTCLMDecoder
+
+            if e.decoder != "beam":
+                raise ConfigError(f"eval.lm_path is used by the beam search only; set eval.decoder=beam (got {e.decoder!r})")
+            lm_decoder = CTCLMDecoder.from_file(e.lm_path, characters, beam_width=e.beam_width,
+                                                lm_weight=e.lm_weight, word_bonus=e.word_bonus)
 
             @tf.function(reduce_retracing=True)
-            def decode(waveform, lengths):
+            def logits(waveform, lengths):
                 out = model({"waveform": waveform, "waveform_length": lengths}, training=False)
-                return ctc_decode(out["logits"], out["logit_lengths"], characters, method=method, beam_width=beam)
+                return out["logits"], out["logit_lengths"]
 
-            self._decode_fns[key] = decode
-        return self._decode_fns[key]
+            def decode(waveform, lengths):
+                values, frames = logits(waveform, lengths)
+                return lm_decoder(values.numpy(), frames.numpy())
+        else:
+            @tf.function(reduce_retracing=True)
+            def graph_decode(waveform, lengths):
+                out = model({"waveform": waveform, "waveform_length": lengths}, training=False)
+                return ctc_decode(out["logits"], out["logit_lengths"], characters, method=e.decoder,
+                                  beam_width=e.beam_width)
+
+            def decode(waveform, lengths):
+                return [text.decode("utf-8") for text in graph_decode(waveform, lengths).numpy()]
+
+        self._decode_fns[key] = decode
+        return decode
 
     def transcribe(self, model: keras.Model, waveforms: Sequence[np.ndarray]) -> list[str]:
-        """Transcripts of waveforms at the model's rate, decoded as configured (`eval.decoder`)."""
+        """Transcripts of waveforms at the model's rate, decoded as configured (`eval.decoder`, `eval.lm_path`)."""
         decode = self._decoder(model)
         results: list[str] = [""] * len(waveforms)
         for batch in plan_batches([w.size for w in waveforms], self.config.eval.batch_size):
             inputs, _ = pad_batch([waveforms[i] for i in batch], [[] for _ in batch])
-            texts = decode(tf.constant(inputs["waveform"]), tf.constant(inputs["waveform_length"])).numpy()
+            texts = decode(tf.constant(inputs["waveform"]), tf.constant(inputs["waveform_length"]))
             for i, text in zip(batch, texts, strict=True):
-                results[i] = text.decode("utf-8")
+                results[i] = text
         return results
 
     def _evaluation_source(self, paths: Sequence[str] | None) -> tuple[LazyUtterances | _DigitsSource, BadAudioReport]:

@@ -137,3 +137,35 @@ def test_finetune_on_manifest_extends_alphabet(trained, tmp_path):
     new = json.loads((result.run.assets / "alphabet.json").read_text())["characters"]
     assert new == old + "0"
     assert result.evaluation["utterances"] >= 1
+
+
+def test_evaluate_and_predict_with_a_character_lm(trained, tmp_path, monkeypatch):
+    from seqtasks.decoding import ctc_lm
+    from seqtasks.decoding.char_lm import CharNGramLM
+    from seqtasks.errors import ConfigError
+
+    outcome, data_dir = trained
+    alphabet = "".join(json.loads((outcome.run.assets / "alphabet.json").read_text())["characters"])
+    lm = CharNGramLM.train(["three one four", "one five nine two six", "seven eight zero"], order=3,
+                           alphabet=alphabet)
+    lm_path = lm.save(tmp_path / "digits.npz")
+    calls = []
+    original = ctc_lm.CTCLMDecoder.__call__
+
+    def counting(self, logits, lengths):
+        calls.append((self.lm_weight, self.word_bonus, self.beam_width))
+        return original(self, logits, lengths)
+
+    monkeypatch.setattr(ctc_lm.CTCLMDecoder, "__call__", counting)
+    sets = [f"eval.lm_path={lm_path}", "eval.lm_weight=0.5", "eval.word_bonus=1.0"]
+    metrics = commands.evaluate(outcome.run.root, overrides=sets, out=io.StringIO())
+    assert metrics["utterances"] == 4 and 0.0 <= metrics["cer"]
+    assert calls and set(calls) == {(0.5, 1.0, 2)}
+    wav = str(data_dir / "fsdd" / "recordings" / "3_george_0.wav")
+    text = commands.predict(outcome.run.root, [wav], overrides=sets, out=io.StringIO())[0]
+    assert set(text) <= set(alphabet)
+    with pytest.raises(ConfigError, match="eval.decoder=beam"):
+        commands.evaluate(outcome.run.root, overrides=[*sets, "eval.decoder=greedy"], out=io.StringIO())
+    other = CharNGramLM.train(["abc"], order=2, alphabet="abc").save(tmp_path / "abc.npz")
+    with pytest.raises(DataError, match="alphabet"):
+        commands.evaluate(outcome.run.root, overrides=[f"eval.lm_path={other}"], out=io.StringIO())
