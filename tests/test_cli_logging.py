@@ -110,3 +110,27 @@ def test_filter_keeps_the_last_words_of_a_crash():
     assert proc.returncode != 0
     assert "fatal before abort" in proc.stderr and "a real warning" in proc.stderr
     assert "oneDNN" not in proc.stderr
+
+
+def test_masked_recurrent_layers_and_generation_log_no_onednn_dtype_notice():
+    # oneDNN logs "supports DT_BOOL/DT_INT32 only on platforms with AVX-512" (error level) for bool and integer
+    # transposes on CPUs without AVX-512; the layers' mask and the generators' ids avoid such transposes.
+    script = """
+import tensorflow as tf
+import seqtasks.layers as L
+from seqtasks.tasks.text_generation.generation import batch_major_ids
+layer = L.Bidirectional(L.GRU(4, return_sequences=True))
+x, mask = tf.random.normal([2, 7, 5]), tf.sequence_mask([7, 5], 7)
+print(tf.function(lambda x, m: layer(x, mask=m))(x, mask).shape)
+
+@tf.function
+def ids(n):
+    ta = tf.TensorArray(tf.int32, size=n)
+    _, ta = tf.while_loop(lambda i, _: i < n, lambda i, ta: (i + 1, ta.write(i, tf.fill([2], i))), (0, ta))
+    return batch_major_ids(ta.stack())
+print(ids(tf.constant(3)).numpy().tolist())
+"""
+    result = _run([sys.executable, "-c", script], _env(SEQTASKS_TF_LOG="1"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[[0, 1, 2], [0, 1, 2]]" in result.stdout
+    assert "only on platforms with AVX-512" not in result.stderr

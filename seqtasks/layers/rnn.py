@@ -239,7 +239,7 @@ class RNN(keras.layers.Layer):
         x = projected
         m = None
         if mask is not None:
-            m = tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), -1)
+            m = tf.expand_dims(_time_major_mask(mask), -1)
         if self.go_backwards:
             x = tf.reverse(x, [0])
             if m is not None:
@@ -271,6 +271,16 @@ class RNN(keras.layers.Layer):
         return {**base_config, **config}
 
 
+
+def _time_major_mask(mask: tf.Tensor) -> tf.Tensor:
+    """The (batch, time) mask as a (time, batch) bool tensor.
+
+    Transposed as float32 made by `where`, not by a cast (grappler would move a cast after the transpose): oneDNN
+    logs an error-level notice for every bool transpose on CPUs without AVX-512.
+    """
+    return tf.transpose(tf.where(tf.cast(mask, tf.bool), 1.0, 0.0), [1, 0]) > 0.5
+
+
 def recurrent_loop(
     step,
     inputs,
@@ -299,7 +309,7 @@ def recurrent_loop(
     x = inputs if time_major else tf.transpose(inputs, [1, 0, 2])
     m = None
     if mask is not None:
-        m = tf.expand_dims(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), -1)
+        m = tf.expand_dims(_time_major_mask(mask), -1)
     if go_backwards:
         x = tf.reverse(x, [0])
         if m is not None:

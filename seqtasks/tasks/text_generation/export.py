@@ -22,6 +22,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from seqtasks.tasks.text_generation.generation import batch_major_ids
 from seqtasks.tasks.text_generation.model import CharLanguageModel
 from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, CharVocabulary
 from seqtasks.tasks.text_generation.samplers import (
@@ -76,7 +77,7 @@ class TextGenerationModule(tf.Module):
         _, _, _, chosen = tf.while_loop(
             lambda i, *_: i < num_chars, body, (tf.constant(0), logits, states, chosen)
         )
-        ids = tf.reshape(tf.transpose(chosen.stack()), [num_samples, num_chars])
+        ids = tf.reshape(batch_major_ids(chosen.stack()), [num_samples, num_chars])
         return self._decode(ids)
 
     @tf.function(input_signature=[_STRING, _INT, _FLOAT])

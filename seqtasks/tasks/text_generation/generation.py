@@ -17,6 +17,16 @@ from seqtasks.tasks.text_generation.samplers import Sampler
 _NEG = -1e9
 
 
+def batch_major_ids(ids: tf.Tensor) -> tf.Tensor:
+    """(time, batch) integer ids as (batch, time).
+
+    Transposed as same-width floats (a bitcast: the bits, hence the ids, are unchanged) because oneDNN logs an
+    error-level notice for every integer transpose on CPUs without AVX-512.
+    """
+    as_float = {tf.int32: tf.float32, tf.int64: tf.float64}[ids.dtype]
+    return tf.bitcast(tf.transpose(tf.bitcast(ids, as_float)), ids.dtype)
+
+
 class Generator:
     """Generates text from a `CharLanguageModel`, one character per model step.
 
@@ -60,7 +70,7 @@ class Generator:
             _, logits, states, chosen = tf.while_loop(
                 lambda i, *_: i < n, body, (tf.constant(0), logits, states, chosen)
             )
-            return tf.transpose(chosen.stack()), logits, states
+            return batch_major_ids(chosen.stack()), logits, states
 
         self._prime, self._chunk = prime, chunk
 
