@@ -56,8 +56,11 @@ class SpeechData(DataConfig):
     validation_path: list[str] = field(default_factory=list)
     # Fraction of `path` held out (seeded) for validation when `validation_path` is empty.
     validation_fraction: float = 0.1
-    # Test manifests/folders scored by `evaluate` after training; [] = the validation data.
+    # Test manifests/folders scored by `evaluate` after training; [] = hold out `test_fraction` of `path`.
     test_path: list[str] = field(default_factory=list)
+    # Fraction of `path` held out (seeded, disjoint from validation) for testing when `test_path` is empty;
+    # 0 = test on the validation data (which also picks the best epoch: an optimistic test).
+    test_fraction: float = 0.0
     # Bad audio (unreadable, empty, too short for its transcript under CTC, characters outside the alphabet):
     # "fail" stops with the file name; "skip" drops it and reports the count and the files.
     on_bad_audio: Literal["fail", "skip"] = "fail"

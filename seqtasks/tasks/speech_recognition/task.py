@@ -8,7 +8,8 @@ Data sources (config `data`):
 * `dataset: fsdd`: single FSDD digits with the same split.
 * your own data: `data.path` = manifests (`.csv` / `.tsv` / `.jsonl`, `path,transcript`) and/or folders of
   audio files with same-name `.txt` transcripts; validation = `data.validation_path` or a seeded
-  `validation_fraction` of `path`; test = `data.test_path` (else validation).
+  `validation_fraction` of `path`; test = `data.test_path`, else a seeded `test_fraction` of `path`, else the
+  validation data.
 
 Files are read lazily: `prepare_data` only scans them (lengths from a manifest's `duration` column or the file
 headers, under the bad-audio policy and `data.max_seconds`), batches are planned from those lengths, and each
@@ -132,12 +133,15 @@ def user_sources(
     *,
     normalize: bool = True,
     validation_fraction: float = 0.1,
+    test_fraction: float = 0.0,
     seed: int = 0,
 ) -> tuple[list[Utterance], list[Utterance], list[Utterance] | None]:
     """The (train, validation, test) utterances of manifests and folders; no audio is read.
 
     Without `validation_paths`, a seeded `validation_fraction` of the training utterances is held out for
-    validation. Without `test_paths` the test list is `None` (evaluation then scores the validation data).
+    validation; without `test_paths`, a seeded `test_fraction` is held out for testing (disjoint from the
+    validation part, which does not depend on `test_fraction`), and with `test_fraction=0` the test list is
+    `None` (evaluation then scores the validation data).
 
     Args:
         train_paths: manifests/folders of the training data.
@@ -145,18 +149,26 @@ def user_sources(
         test_paths: manifests/folders of the test data, or empty.
         normalize: apply `normalize_transcript` to every transcript.
         validation_fraction: share of the training utterances held out when `validation_paths` is empty.
+        test_fraction: share of the training utterances held out for testing when `test_paths` is empty.
         seed: seed of the held-out choice.
     """
-    train = read_user_data(train_paths, normalize)
+    data = read_user_data(train_paths, normalize)
+    order = np.random.default_rng(seed).permutation(len(data))
+    held_validation = 0 if validation_paths or len(data) < 2 else int(round(len(data) * validation_fraction))
+    held_test = 0 if test_paths or len(data) < 2 else int(round(len(data) * test_fraction))
+    if held_validation + held_test >= len(data) and held_validation + held_test > 0:
+        raise DataError(
+            f"holding out {held_validation} validation and {held_test} test utterances leaves none of the "
+            f"{len(data)} for training. Fix: lower data.validation_fraction / data.test_fraction or add data"
+        )
+    validation = [data[i] for i in sorted(order[:held_validation])]
+    test = [data[i] for i in sorted(order[held_validation : held_validation + held_test])]
+    train = [data[i] for i in sorted(order[held_validation + held_test :])]
     if validation_paths:
         validation = read_user_data(validation_paths, normalize)
-    else:
-        order = np.random.default_rng(seed).permutation(len(train))
-        held = int(round(len(train) * validation_fraction)) if len(train) > 1 else 0
-        validation = [train[i] for i in sorted(order[:held])]
-        train = [train[i] for i in sorted(order[held:])]
-    test = read_user_data(test_paths, normalize) if test_paths else None
-    return train, validation, test
+    if test_paths:
+        test = read_user_data(test_paths, normalize)
+    return train, validation, (test or None)
 
 
 class _DigitsSource:
@@ -196,6 +208,15 @@ def _validate_data_config(d) -> None:
     if d.audio_cache_mb < 0:
         raise ConfigError(
             f"data.audio_cache_mb must be >= 0 (MiB of decoded audio kept in memory; 0 = none), got {d.audio_cache_mb}"
+        )
+    for key in ("validation_fraction", "test_fraction"):
+        value = getattr(d, key)
+        if not math.isfinite(value) or not 0.0 <= value < 1.0:
+            raise ConfigError(f"data.{key} must be in [0, 1) (a share of data.path held out), got {value}")
+    if d.validation_fraction + d.test_fraction >= 1.0:
+        raise ConfigError(
+            f"data.validation_fraction + data.test_fraction must be < 1 (the rest trains), got "
+            f"{d.validation_fraction} + {d.test_fraction}"
         )
     if not math.isfinite(d.max_seconds) or d.max_seconds < 0:
         raise ConfigError(f"data.max_seconds must be >= 0 (0 = keep every utterance), got {d.max_seconds}")
@@ -268,7 +289,7 @@ class SpeechRecognitionTask(Task):
             self._mode = "user"
             return user_sources(
                 d.path, d.validation_path, d.test_path, normalize=d.normalize_transcripts,
-                validation_fraction=d.validation_fraction, seed=self.config.train.seed,
+                validation_fraction=d.validation_fraction, test_fraction=d.test_fraction, seed=self.config.train.seed,
             )
         if tfds_sets.is_tfds_dataset(d.dataset):
             manifests = tfds_sets.tfds_manifests(d)
@@ -278,7 +299,7 @@ class SpeechRecognitionTask(Task):
                 [str(manifests["validation"])] if manifests["validation"] else [],
                 [str(manifests["test"])] if manifests["test"] else [],
                 normalize=d.normalize_transcripts, validation_fraction=d.validation_fraction,
-                seed=self.config.train.seed,
+                test_fraction=d.test_fraction, seed=self.config.train.seed,
             )
         if d.dataset not in DATASETS:
             known = ", ".join([*DATASETS, *sorted(tfds_sets.PRESETS), "tfds:NAME[/CONFIG]"])

@@ -312,3 +312,25 @@ def test_connected_digits_keep_their_plan_and_take_speed_perturbation(tmp_path):
     for batch, (_, batch_lengths, _, _) in zip(batches, _elements(fast.train_dataset(0)), strict=True):
         lengths.update(zip(batch, batch_lengths.tolist(), strict=True))
     assert lengths == {i: speed_perturbed_length(digits.num_samples(i), 1.1, RATE) for i in range(12)}
+
+
+def test_test_fraction_holds_out_a_disjoint_seeded_test_split(corpus):
+    from seqtasks.tasks.speech_recognition.task import user_sources
+
+    manifest = [str(corpus / "manifest.csv")]
+    train0, validation0, test0 = user_sources(manifest, validation_fraction=0.25, seed=3)
+    assert test0 is None and len(validation0) == 3 and len(train0) == 9
+    train, validation, test = user_sources(manifest, validation_fraction=0.25, test_fraction=0.25, seed=3)
+    names = [{u.path.name for u in part} for part in (train, validation, test)]
+    assert [len(n) for n in names] == [6, 3, 3]
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    assert names[1] == {u.path.name for u in validation0}  # validation does not move when a test split is added
+    assert user_sources(manifest, validation_fraction=0.25, test_fraction=0.25, seed=3)[2] == test
+    with pytest.raises(DataError, match="leaves none"):
+        user_sources(manifest[:1] * 1, validation_fraction=0.5, test_fraction=0.49, seed=0)
+
+
+@pytest.mark.parametrize("sets", [["data.test_fraction=1.0"], ["data.validation_fraction=0.6", "data.test_fraction=0.4"]])
+def test_fractions_are_checked(corpus, sets):
+    with pytest.raises(ConfigError, match="fraction"):
+        _task(corpus, *sets).prepare_data()
