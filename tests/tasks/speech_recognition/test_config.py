@@ -39,3 +39,12 @@ def test_feature_kwargs_in_samples():
 def test_unknown_key_is_one_line_error():
     with pytest.raises(ConfigError, match="did you mean 'model.units'"):
         load_config(SpeechRecognitionConfig, overrides=["model.unit=3"])
+
+
+def test_vctk_finetune_config_loads_over_the_default():
+    from seqtasks.config import load_config
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+
+    config = load_config(SpeechRecognitionConfig, [YAML, YAML.with_name("speech_recognition_vctk.yaml")])
+    assert config.data.test_fraction == 0.1 and config.data.speed_perturbation == [0.9, 1.0, 1.1]
+    assert config.model.units == 128 and config.eval.beam_width == 16  # untouched keys keep the default
