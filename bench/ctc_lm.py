@@ -122,8 +122,8 @@ def _leak_check(lm: CharNGramLM, transcripts: list[str]) -> tuple[int, int, int]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True, help="trained speech_recognition run directory (read only)")
-    parser.add_argument("--lm", required=True, help="character LM (.npz) built with `python -m seqtasks.decoding.char_lm build`")
+    parser.add_argument("--run", help="trained speech_recognition run directory (read only)")
+    parser.add_argument("--lm", help="character LM (.npz) built with `python -m seqtasks.decoding.char_lm build`")
     parser.add_argument("--data-dir", default=None,
                         help=f"folder holding {_VCTK_MANIFEST} (default: the run's data.path)")
     parser.add_argument("--beam-width", type=int, default=16)
@@ -132,6 +132,11 @@ def main() -> None:
     parser.add_argument("--bonuses", default="0,0.5,1,2,3", help="word_bonus grid")
     parser.add_argument("--skip-leak-check", action="store_true")
     args = parser.parse_args()
+    if not args.run or not args.lm:
+        # `make bench` runs every script without arguments; this one needs a trained model and an LM.
+        print("bench/ctc_lm.py: skipped, it needs a trained speech run and a character LM: "
+              "--run RUN --lm LM.npz (how to build both: README, speech recognition)")
+        return
 
     from seqtasks.runtime.commands import load_trained
     from seqtasks.tasks.speech_recognition.task import user_sources
