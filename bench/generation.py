@@ -18,6 +18,8 @@ import os
 import tempfile
 import time
 
+import seqtasks  # noqa: F401, E402 - before TensorFlow: keeps its start-up notices quiet
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import seqtasks  # noqa: F401, E402 - before TensorFlow: keeps its start-up notices quiet
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402

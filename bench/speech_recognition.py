@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import seqtasks  # noqa: F401, E402 - before TensorFlow: keeps its start-up notices quiet
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
