@@ -1,15 +1,18 @@
-"""The named datasets whose readers live with their task: imdb, eng_fra, fsdd, fsdd_connected_digits.
+"""The named datasets whose readers live with their task: imdb, eng_fra, and the speech sets (fsdd,
+fsdd_connected_digits, spoken_digit, librispeech, ljspeech).
 
 They are registered here, when `seqtasks.data` is imported, so that `list_datasets()` and the "unknown dataset"
 error name every dataset the toolkit knows whichever task (if any) was imported. Each loader imports its task's
 reader only when it is called, so importing `seqtasks.data` stays cheap (no TensorFlow, no task modules).
 
-tiny_shakespeare is registered by `seqtasks.data.shakespeare`, which reads it itself. tensorflow-datasets sets
-named `name/config` (translation) or `tfds:NAME` (speech) are passed through to tfds and are not listed.
+tiny_shakespeare is registered by `seqtasks.data.shakespeare`, which reads it itself. Other tensorflow-datasets sets,
+named `name/config` (translation) or `tfds:NAME` (speech), are passed through to tfds and are not listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,21 @@ def _fsdd_folder(data_config: Any) -> Path:
     from seqtasks.tasks.speech_recognition.task import find_fsdd
 
     return find_fsdd(data_config)
+
+
+def _tfds_speech(name: str) -> Callable[[Any], Any]:
+    """A loader returning the {train, validation, test} manifests of the tfds speech preset `name`."""
+
+    def load(data_config: Any) -> Any:
+        from seqtasks.tasks.speech_recognition.tfds_sets import tfds_manifests
+
+        if dataclasses.is_dataclass(data_config):
+            data_config = dataclasses.replace(data_config, dataset=name)
+        else:
+            data_config.dataset = name
+        return tfds_manifests(data_config)
+
+    return load
 
 
 IMDB = register_dataset(
@@ -91,5 +109,35 @@ FSDD_CONNECTED_DIGITS = register_dataset(
         description="1-7 FSDD digits of one speaker joined into one utterance, transcribed as words "
         "(task: speech_recognition)",
         url=FSDD_URL,
+    )
+)
+
+SPOKEN_DIGIT = register_dataset(
+    DatasetSpec(
+        name="spoken_digit",
+        loader=_fsdd_folder,
+        description="tensorflow-datasets' name of FSDD (the same recordings and split as `fsdd`) "
+        "(task: speech_recognition)",
+        url=FSDD_URL,
+    )
+)
+# Converted once into cached FLAC + manifests (seqtasks.tasks.speech_recognition.tfds_sets); the loader returns
+# the {train, validation, test} manifest paths.
+LIBRISPEECH = register_dataset(
+    DatasetSpec(
+        name="librispeech",
+        loader=_tfds_speech("librispeech"),
+        description="LibriSpeech read English audiobooks, 16 kHz; tfds `librispeech`: train_clean100 / dev_clean / "
+        "test_clean (task: speech_recognition)",
+        url="https://www.openslr.org/12",
+    )
+)
+LJSPEECH = register_dataset(
+    DatasetSpec(
+        name="ljspeech",
+        loader=_tfds_speech("ljspeech"),
+        description="LJ Speech, one English speaker, 22.05 kHz; tfds `ljspeech` cut 90/5/5 % "
+        "(task: speech_recognition)",
+        url="https://keithito.com/LJ-Speech-Dataset/",
     )
 )

@@ -12,7 +12,8 @@ from seqtasks.config import DataConfig
 from seqtasks.data import catalog, get_dataset, list_datasets, load_dataset
 from seqtasks.errors import DataError
 
-ALL = ["eng_fra", "fsdd", "fsdd_connected_digits", "imdb", "tiny_shakespeare"]
+ALL = ["eng_fra", "fsdd", "fsdd_connected_digits", "imdb", "librispeech", "ljspeech", "spoken_digit",
+       "tiny_shakespeare"]
 
 
 def test_listed_without_importing_tasks_or_tensorflow():
@@ -41,11 +42,12 @@ def test_every_task_default_dataset_is_listed():
     from seqtasks.tasks.sentiment.task import SentimentData
     from seqtasks.tasks.speech_recognition.config import SpeechData
     from seqtasks.tasks.speech_recognition.task import DATASETS as SPEECH_DATASETS
+    from seqtasks.tasks.speech_recognition.tfds_sets import PRESETS
     from seqtasks.tasks.text_generation.config import TextGenerationData
     from seqtasks.tasks.translation.task import TranslationData
 
     defaults = {cls().dataset for cls in (SentimentData, SpeechData, TextGenerationData, TranslationData)}
-    assert defaults | set(SPEECH_DATASETS) <= set(list_datasets())
+    assert defaults | set(SPEECH_DATASETS) | set(PRESETS) <= set(list_datasets())
 
 
 def test_tasks_use_the_listed_specs():

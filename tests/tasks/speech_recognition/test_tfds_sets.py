@@ -460,3 +460,11 @@ def test_spoken_digit_is_fsdd(tmp_path, monkeypatch):
     train, validation, test = task._read_sources()
     assert [u.transcript for u in train] == ["four"] and [u.transcript for u in validation] == ["five"]
     assert [u.transcript for u in test] == ["three"]
+
+
+def test_the_catalogue_loader_gives_the_same_manifests(tfds_dir):
+    from seqtasks.data import load_dataset
+
+    manifests = load_dataset("ljspeech", config("", tfds_dir))
+    assert manifests == tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))
+    assert all(path.name == "manifest.csv" for path in manifests.values())
