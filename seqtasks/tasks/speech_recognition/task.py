@@ -23,6 +23,7 @@ the `transcribe` SavedModel (`seqtasks.tasks.speech_recognition.export`).
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import sys
@@ -302,10 +303,12 @@ class SpeechRecognitionTask(Task):
                 test_fraction=d.test_fraction, seed=self.config.train.seed,
             )
         if d.dataset not in DATASETS:
-            known = ", ".join([*DATASETS, *sorted(tfds_sets.PRESETS), "tfds:NAME[/CONFIG]"])
+            names = [*DATASETS, *sorted(tfds_sets.PRESETS)]
+            close = difflib.get_close_matches(d.dataset, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise DataError(
-                f"unknown speech dataset {d.dataset!r} (known: {known}); or use your own data with "
-                "--data MANIFEST_OR_FOLDER"
+                f"unknown speech dataset {d.dataset!r}; {hint}known: {', '.join([*names, 'tfds:NAME[/CONFIG]'])}; "
+                "or use your own data with --data MANIFEST_OR_FOLDER"
             )
         self._mode = "digits" if d.dataset == "fsdd_connected_digits" else "fsdd"  # fsdd, spoken_digit
         recordings = read_fsdd(find_fsdd(d))

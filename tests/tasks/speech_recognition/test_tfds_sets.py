@@ -468,3 +468,14 @@ def test_the_catalogue_loader_gives_the_same_manifests(tfds_dir):
     manifests = load_dataset("ljspeech", config("", tfds_dir))
     assert manifests == tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))
     assert all(path.name == "manifest.csv" for path in manifests.values())
+
+
+def test_a_misspelt_dataset_name_gets_the_closest_known_one(tmp_path):
+    from seqtasks.config import load_config
+    from seqtasks.runtime.run_dir import RunDir
+    from seqtasks.tasks.speech_recognition import task as task_module
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+
+    config = load_config(SpeechRecognitionConfig, overrides=["data.dataset=librispech"])
+    with pytest.raises(DataError, match=r"unknown speech dataset 'librispech'; did you mean 'librispeech'\? known: "):
+        task_module.SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))._read_sources()
