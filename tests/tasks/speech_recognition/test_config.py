@@ -48,3 +48,16 @@ def test_vctk_finetune_config_loads_over_the_default():
     config = load_config(SpeechRecognitionConfig, [YAML, YAML.with_name("speech_recognition_vctk.yaml")])
     assert config.data.test_fraction == 0.1 and config.data.speed_perturbation == [0.9, 1.0, 1.1]
     assert config.model.units == 128 and config.eval.beam_width == 16  # untouched keys keep the default
+
+
+def test_librispeech_config_loads_and_keeps_a_ctc_frame_rate_for_fast_speech(tmp_path):
+    from seqtasks.config import load_config
+    from seqtasks.runtime.run_dir import RunDir
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+    from seqtasks.tasks.speech_recognition.task import SpeechRecognitionTask
+
+    config = load_config(SpeechRecognitionConfig, [YAML, YAML.with_name("speech_recognition_librispeech.yaml")])
+    assert (config.data.dataset, config.data.sample_rate, config.model.n_mels) == ("librispeech", 16000, 80)
+    task = SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))
+    frames_per_second = task.output_frames(10 * 16000) / 10
+    assert 24 <= frames_per_second <= 26  # 40 ms per CTC frame: room for ~20 characters per second
