@@ -23,6 +23,7 @@ the `transcribe` SavedModel (`seqtasks.tasks.speech_recognition.export`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
@@ -71,6 +72,11 @@ ALPHABET_FILE = "alphabet.json"
 # Datasets read here; `spoken_digit` is tfds' name of FSDD (the same recordings, official split kept).
 DATASETS = ("fsdd_connected_digits", "fsdd", "spoken_digit")
 _MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
+# Model settings that only act while training (augmentation, dropout): a fine-tune may change them freely.
+_TRAINING_ONLY_MODEL_KEYS = frozenset({
+    "specaugment", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "time_mask_ratio",
+    "dropout", "recurrent_dropout",
+})
 # Offsets that give the fixed validation/test utterances seeds of their own, unrelated to training epochs.
 _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
 # Stream of the per-epoch speed factors, apart from the batch order's.
@@ -634,18 +640,51 @@ class SpeechRecognitionTask(Task):
     # ---------------------------------------------------------------------------------- fine-tuning
 
     def finetune_from(self, model: keras.Model, source: Task, source_model: keras.Model) -> None:
-        """Copies every matching weight; with an extended alphabet the output layer keeps the trained columns of
-        the old characters and of the blank (which moves to the new last class) and starts the new ones fresh."""
-        copy_matching_weights(source_model, model)
-        old, new = source.alphabet, self.alphabet
-        if old.size == new.size:
-            return
-        kernel, bias = (w.numpy() for w in model.classifier.weights)
-        src_kernel, src_bias = (w.numpy() for w in source_model.classifier.weights)
-        if kernel.shape[0] != src_kernel.shape[0]:
-            return
-        kernel[:, : old.size], bias[: old.size] = src_kernel[:, : old.size], src_bias[: old.size]
-        kernel[:, new.blank_index], bias[new.blank_index] = src_kernel[:, old.blank_index], src_bias[old.blank_index]
-        model.classifier.kernel.assign(kernel)
-        model.classifier.bias.assign(bias)
+        """Copies every weight; with an extended alphabet the output layer keeps the trained columns of the old
+        characters and of the blank (which moves to the new last class) and starts the new ones fresh.
 
+        Raises:
+            ConfigError: the features or the network differ from the source run's (e.g. another
+                `data.sample_rate` or `model.n_mels`): the trained weights would not fit, or would silently see
+                other features.
+        """
+        changed = self._changed_model_keys(source)
+        if changed:
+            raise ConfigError(
+                f"finetune from {source.run.root}: {', '.join(changed)} differ from the source run, so its trained "
+                "weights do not fit this model. Fix: keep the source run's data.sample_rate and model settings "
+                "(drop those --set/--config values), or train a new model with `seqtasks train`"
+            )
+        skipped = set(copy_matching_weights(source_model, model))
+        old, new = source.alphabet, self.alphabet
+        head = "kept"
+        if old.size != new.size:
+            kernel, bias = (w.numpy() for w in model.classifier.weights)
+            src_kernel, src_bias = (w.numpy() for w in source_model.classifier.weights)
+            kernel[:, : old.size], bias[: old.size] = src_kernel[:, : old.size], src_bias[: old.size]
+            kernel[:, new.blank_index] = src_kernel[:, old.blank_index]
+            bias[new.blank_index] = src_bias[old.blank_index]
+            model.classifier.kernel.assign(kernel)
+            model.classifier.bias.assign(bias)
+            skipped -= {w.path for w in model.classifier.weights}
+            head = f"extended by {new.size - old.size} characters ({''.join(new.characters[old.size:])!r})"
+        if skipped:  # same config, yet a weight did not fit: never train on silently re-initialised layers
+            raise ConfigError(
+                f"finetune from {source.run.root}: weights {', '.join(sorted(skipped))} do not match the source "
+                "model's. Fix: fine-tune with the seqtasks version that trained it, or train a new model"
+            )
+        print(f"Fine-tuning: copied all {len(model.weights)} weight tensors from {source.run.root}; output layer "
+              f"{head}.", flush=True)
+
+    def _changed_model_keys(self, source: Task) -> list[str]:
+        """`section.key old -> new` for each feature/network setting that differs from the source run's."""
+        changed = []
+        mine, theirs = self.config, source.config
+        if mine.data.sample_rate != theirs.data.sample_rate:
+            changed.append(f"data.sample_rate ({theirs.data.sample_rate} -> {mine.data.sample_rate})")
+        structural = {f.name for f in dataclasses.fields(mine.model)} - _TRAINING_ONLY_MODEL_KEYS
+        for key in sorted(structural):
+            before, after = getattr(theirs.model, key), getattr(mine.model, key)
+            if before != after:
+                changed.append(f"model.{key} ({before!r} -> {after!r})")
+        return changed

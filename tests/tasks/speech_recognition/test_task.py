@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,7 +120,7 @@ print(json.dumps([native.numpy().decode(), batch["transcripts"].numpy()[0].decod
     assert native == expected and batch == expected and kind == "bytes"
 
 
-def test_finetune_on_manifest_extends_alphabet(trained, tmp_path):
+def test_finetune_on_manifest_extends_alphabet(trained, tmp_path, capsys):
     outcome, data_dir = trained
     recordings = data_dir / "fsdd" / "recordings"
     manifest = tmp_path / "mine.jsonl"
@@ -137,6 +138,25 @@ def test_finetune_on_manifest_extends_alphabet(trained, tmp_path):
     new = json.loads((result.run.assets / "alphabet.json").read_text())["characters"]
     assert new == old + "0"
     assert result.evaluation["utterances"] >= 1
+    printed = capsys.readouterr().out
+    assert "Fine-tuning: copied all" in printed and "output layer extended by 1 characters ('0')" in printed
+
+
+@pytest.mark.parametrize("change, named", [
+    ("model.n_mels=12", "model.n_mels (16 -> 12)"),
+    ("data.sample_rate=16000", "data.sample_rate (8000 -> 16000)"),
+    ("model.units=6", "model.units (8 -> 6)"),
+])
+def test_finetune_refuses_a_model_that_differs_from_the_source(trained, tmp_path, change, named):
+    from seqtasks.errors import ConfigError
+
+    outcome, data_dir = trained
+    manifest = tmp_path / "mine.csv"
+    wav = data_dir / "fsdd" / "recordings" / "1_jackson_10.wav"
+    manifest.write_text(f"path,transcript\n{wav},one\n{wav},one\n")
+    sets = ["train.epochs=1", "data.validation_fraction=0.5", "model.dropout=0.3", change]  # dropout may change
+    with pytest.raises(ConfigError, match=re.escape(named) + r" differ from the source run"):
+        commands.finetune(None, outcome.run.root, tmp_path / "ft", overrides=sets, data_paths=[str(manifest)])
 
 
 def test_evaluate_and_predict_with_a_character_lm(trained, tmp_path, monkeypatch):
