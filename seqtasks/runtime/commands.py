@@ -221,6 +221,14 @@ def finetune(
 def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, keras.Model] | None) -> TrainOutcome:
     strategy = make_strategy(config.train.strategy)
     task = start_run(cls.name, config, run)
+    if source is not None:
+        changed = task.finetune_incompatibilities(source[0])
+        if changed:
+            raise ConfigError(
+                f"finetune from {source[0].run.root}: {', '.join(changed)} differ from the source run, so its "
+                "trained weights do not fit this model. Fix: keep the source run's model settings (drop those "
+                "--set/--config values), or train a new model with `seqtasks train`"
+            )
     task.prepare_data(source=source[0] if source else None)
     with precision_policy(config):
         model = build_for_training(task, strategy)

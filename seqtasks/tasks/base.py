@@ -32,6 +32,7 @@ splits them across replicas. A final partial batch is fine.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -167,6 +168,25 @@ class Task(abc.ABC):
         return str(getattr(self.config.eval, "split", "validation"))
 
     # ---------------------------------------------------------------------------------- fine-tuning
+
+    # Model keys a fine-tune may change besides every `*dropout` key: settings that act only while training.
+    finetune_free_model_keys: ClassVar[frozenset[str]] = frozenset()
+
+    def finetune_incompatibilities(self, source: Task) -> list[str]:
+        """`section.key (old -> new)` for every setting of this run that makes the `source` run's trained weights
+        unfit for its model; `seqtasks finetune` refuses to start when there is one.
+
+        The default compares the `model` sections, except the `*dropout` keys and `finetune_free_model_keys`.
+        """
+        changed = []
+        mine, theirs = self.config.model, source.config.model
+        for f in dataclasses.fields(mine):
+            if f.name.endswith("dropout") or f.name in self.finetune_free_model_keys:
+                continue
+            before, after = getattr(theirs, f.name, None), getattr(mine, f.name)
+            if before != after:
+                changed.append(f"model.{f.name} ({before!r} -> {after!r})")
+        return changed
 
     def finetune_from(self, model: keras.Model, source: Task, source_model: keras.Model) -> None:
         """Initialises `model` (this task's freshly built model) from a trained `source_model`.

@@ -132,3 +132,13 @@ def test_seqtasks_errors_from_the_input_pipeline_are_unwrapped(tmp_path, monkeyp
     with pytest.raises(DataError, match=r"^Bad audio x\.wav: cannot decode\. Fix: replace it, or set "
                                         r"data\.on_bad_audio=skip\.$"):
         commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])
+
+
+def test_finetune_refuses_other_model_settings_before_reading_data(tmp_path, monkeypatch):
+    commands.train("toy_regression", tmp_path / "src", overrides=[*TINY, "train.epochs=1"])
+    prepared = []
+    monkeypatch.setattr(ToyTask, "prepare_data", lambda self, source=None: prepared.append(1))
+    with pytest.raises(ConfigError, match=r"model\.units \(8 -> 4\) differ from the source run"):
+        commands.finetune("toy_regression", tmp_path / "src", tmp_path / "ft", overrides=["model.units=4"],
+                          data_paths=["unused.csv"])
+    assert prepared == []

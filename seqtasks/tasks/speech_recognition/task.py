@@ -23,7 +23,6 @@ the `transcribe` SavedModel (`seqtasks.tasks.speech_recognition.export`).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
 import os
@@ -72,11 +71,6 @@ ALPHABET_FILE = "alphabet.json"
 # Datasets read here; `spoken_digit` is tfds' name of FSDD (the same recordings, official split kept).
 DATASETS = ("fsdd_connected_digits", "fsdd", "spoken_digit")
 _MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
-# Model settings that only act while training (augmentation, dropout): a fine-tune may change them freely.
-_TRAINING_ONLY_MODEL_KEYS = frozenset({
-    "specaugment", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "time_mask_ratio",
-    "dropout", "recurrent_dropout",
-})
 # Offsets that give the fixed validation/test utterances seeds of their own, unrelated to training epochs.
 _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
 # Stream of the per-epoch speed factors, apart from the batch order's.
@@ -242,6 +236,10 @@ class SpeechRecognitionTask(Task):
 
     name = "speech_recognition"
     config_class = SpeechRecognitionConfig
+    # SpecAugment acts only while training: a fine-tune may change it.
+    finetune_free_model_keys = frozenset({
+        "specaugment", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "time_mask_ratio",
+    })
     monitor = "val_cer"
     monitor_mode = "min"
 
@@ -644,17 +642,8 @@ class SpeechRecognitionTask(Task):
         characters and of the blank (which moves to the new last class) and starts the new ones fresh.
 
         Raises:
-            ConfigError: the features or the network differ from the source run's (e.g. another
-                `data.sample_rate` or `model.n_mels`): the trained weights would not fit, or would silently see
-                other features.
+            ConfigError: a weight does not fit although the settings match (`finetune_incompatibilities`).
         """
-        changed = self._changed_model_keys(source)
-        if changed:
-            raise ConfigError(
-                f"finetune from {source.run.root}: {', '.join(changed)} differ from the source run, so its trained "
-                "weights do not fit this model. Fix: keep the source run's data.sample_rate and model settings "
-                "(drop those --set/--config values), or train a new model with `seqtasks train`"
-            )
         skipped = set(copy_matching_weights(source_model, model))
         old, new = source.alphabet, self.alphabet
         head = "kept"
@@ -676,15 +665,11 @@ class SpeechRecognitionTask(Task):
         print(f"Fine-tuning: copied all {len(model.weights)} weight tensors from {source.run.root}; output layer "
               f"{head}.", flush=True)
 
-    def _changed_model_keys(self, source: Task) -> list[str]:
-        """`section.key old -> new` for each feature/network setting that differs from the source run's."""
-        changed = []
-        mine, theirs = self.config, source.config
-        if mine.data.sample_rate != theirs.data.sample_rate:
-            changed.append(f"data.sample_rate ({theirs.data.sample_rate} -> {mine.data.sample_rate})")
-        structural = {f.name for f in dataclasses.fields(mine.model)} - _TRAINING_ONLY_MODEL_KEYS
-        for key in sorted(structural):
-            before, after = getattr(theirs.model, key), getattr(mine.model, key)
-            if before != after:
-                changed.append(f"model.{key} ({before!r} -> {after!r})")
+    def finetune_incompatibilities(self, source: Task) -> list[str]:
+        """The model settings (augmentation and dropout may change) and the sample rate: the features the
+        weights were trained on depend on it even where the shapes would match."""
+        changed = super().finetune_incompatibilities(source)
+        before, after = source.config.data.sample_rate, self.config.data.sample_rate
+        if before != after:
+            changed.insert(0, f"data.sample_rate ({before} -> {after})")
         return changed
