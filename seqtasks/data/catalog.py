@@ -11,6 +11,7 @@ named `name/config` (translation) or `tfds:NAME` (speech), are passed through to
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +56,8 @@ def _tfds_speech(name: str) -> Callable[[Any], Any]:
 
         if dataclasses.is_dataclass(data_config):
             data_config = dataclasses.replace(data_config, dataset=name)
-        else:
+        else:  # any object with the data keys: a copy, so the caller's stays as it was
+            data_config = copy.copy(data_config)
             data_config.dataset = name
         return tfds_manifests(data_config)
 

@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from seqtasks.errors import SeqtasksError
 
@@ -51,29 +50,34 @@ def diagnose(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m seqtasks.diagnostics gradients|clipping|sweep ...`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(prog="python -m seqtasks.diagnostics", description="seqtasks diagnostics")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in _COMMANDS.items():
         _module(name).add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
-    args.diagnosis = args.command
-    try:
+
+    def run(args: argparse.Namespace) -> None:
+        args.diagnosis = args.command
         diagnose(args)
-    except SeqtasksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return _run_parsed(parser, run, argv)
 
 
 def run_module(name: str, description: str, add_arguments, run_from_args, argv: Sequence[str] | None) -> int:
     """The shared `main` of `python -m seqtasks.diagnostics.<name>`: parse, run, one-line user errors."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(prog=f"python -m seqtasks.diagnostics.{name}", description=description)
     add_arguments(parser)
+    return _run_parsed(parser, run_from_args, argv)
+
+
+def _run_parsed(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], None],
+                argv: Sequence[str] | None) -> int:
+    """Parses `argv`, runs, and turns seqtasks errors into one `error:` line and exit status 2.
+
+    (`import seqtasks` has already set TF_CPP_MIN_LOG_LEVEL and quieted TensorFlow's start-up.)
+    """
     args = parser.parse_args(argv)
     try:
-        run_from_args(args)
+        run(args)
     except SeqtasksError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
