@@ -166,10 +166,15 @@ def parse_cell_spec(text: str | CellSpec) -> CellSpec:
         else:
             raise ConfigError(f"cell spec {text!r}: unknown option {item!r}; {_SPEC_HELP}")
     if activation is not None:
-        from seqtasks.layers.validation import ACTIVATIONS
+        from seqtasks.layers.validation import check_activation
 
-        if activation not in ACTIVATIONS:
-            raise ConfigError(f"cell spec {text!r}: unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}")
+        try:
+            check_activation("activation", activation)
+        except ValueError:
+            raise ConfigError(
+                f"cell spec {text!r}: unknown activation {activation!r}; use a Keras activation name "
+                "(tanh, relu, silu, ...)"
+            ) from None
     spec = CellSpec(cell_type, activation, init, gain, tuple(options))
     return CellSpec(cell_type, activation, init, gain, tuple(options), text=spec.label)
 

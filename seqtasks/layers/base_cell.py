@@ -70,6 +70,8 @@ class RecurrentCell(keras.layers.Layer, _DropoutMaskMixin):
         seed=None,
         **kwargs,
     ):
+        # Accepted and ignored, as in Keras 3: older configs and `.keras` files still carry it.
+        kwargs.pop("implementation", None)
         super().__init__(**kwargs)
         self.units = validation.check_positive_int("units", units)
         self.activation = validation.check_activation("activation", activation)
@@ -116,6 +118,46 @@ class RecurrentCell(keras.layers.Layer, _DropoutMaskMixin):
         if not isinstance(self.state_size, (list, tuple)) and not isinstance(states, (list, tuple)):
             return output, new_states[0]
         return output, new_states
+
+    # -- Fast paths the cell supports ---------------------------------------------------------------------
+
+    @property
+    def fused_recurrence(self) -> str | None:
+        """The hand-written BPTT kernel of `seqtasks.layers.fused` that computes this cell, or None.
+
+        `RNN` runs the kernel instead of the autodiff loop when this is not None. A cell returns a kernel name
+        only for configurations whose step and derivative the kernel implements exactly (known activations, no
+        recurrent dropout, `recurrent_step` not overridden by a subclass).
+        """
+        return None
+
+    @property
+    def cudnn_mode(self) -> str | None:
+        """`"lstm"` or `"gru"` when the cell's weights map onto that cuDNN kernel (any configuration), else None."""
+        return None
+
+    def cudnn_incompatibilities(self) -> list[str]:
+        """Why this cell's current configuration cannot run on cuDNN (empty: it can)."""
+        return [f"{type(self).__name__} has no cuDNN kernel"]
+
+    def _fused_if(self, kind: str, owner: type) -> str | None:
+        # A subclass that overrides the step computes something the kernel does not.
+        if self.recurrent_dropout > 0 or type(self).recurrent_step is not owner.recurrent_step:
+            return None
+        return kind
+
+    def _gate_activation_reasons(self) -> list[str]:
+        reasons = []
+        act, rec = validation.activation_name(self.activation), validation.activation_name(self.recurrent_activation)
+        if act != "tanh":
+            reasons.append(f"activation={act!r} (cuDNN needs 'tanh')")
+        if rec != "sigmoid":
+            reasons.append(f"recurrent_activation={rec!r} (cuDNN needs 'sigmoid')")
+        if not self.use_bias:
+            reasons.append("use_bias=False")
+        if self.recurrent_dropout > 0:
+            reasons.append(f"recurrent_dropout={self.recurrent_dropout} (cuDNN has no recurrent dropout)")
+        return reasons
 
     # -- The split used by seqtasks' layers ----------------------------------------------------------------
 

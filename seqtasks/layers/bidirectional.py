@@ -116,7 +116,7 @@ class Bidirectional(keras.layers.Layer):
         forward_state = backward_state = None
         if initial_state is not None:
             initial_state = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-            n = len(self.forward_layer.state_sizes)
+            n = len(self.forward_layer.state_size)
             if len(initial_state) != 2 * n:
                 raise ValueError(
                     f"Received an invalid value for argument `initial_state` of layer {self.name!r}: expected "
@@ -132,6 +132,8 @@ class Bidirectional(keras.layers.Layer):
         if self.return_sequences:
             backward = tf.reverse(backward, [1])
         output = self._merge(forward, backward)
+        # Under a mixed policy the halves come out in the wrapped layers' compute dtype; the spec promises ours.
+        output = tf.nest.map_structure(lambda t: tf.cast(t, self.compute_dtype), output)
         if self.return_state:
             outputs = output if isinstance(output, list) else [output]
             return outputs + list(forward_states) + list(backward_states)
@@ -158,7 +160,7 @@ class Bidirectional(keras.layers.Layer):
         output_mask = mask if self.return_sequences else None
         masks = [output_mask] if self.merge_mode is not None else [output_mask, output_mask]
         if self.return_state:
-            masks += [None] * (2 * len(self.forward_layer.state_sizes))
+            masks += [None] * (2 * len(self.forward_layer.state_size))
             return masks
         return masks[0] if len(masks) == 1 else masks
 

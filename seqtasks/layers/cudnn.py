@@ -2,15 +2,14 @@
 
 The layers keep Keras' weight layout; this module packs it into cuDNN's parameter buffer at call time, so a model
 trained on a GPU runs unchanged on a CPU and vice versa. Configurations cuDNN cannot express run seqtasks' loop;
-`reasons_for_generic_path` lists why, and `seqtasks.layers.explain` prints it.
+`reasons_for_generic_path` lists why, and `seqtasks.layers.explain` prints it. Nothing here knows the concrete
+cell classes: a cell declares its kernel through `cudnn_mode` and `cudnn_incompatibilities()`.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from seqtasks.layers import validation
-from seqtasks.layers.simple_rnn import SimpleRNN
 
 
 def gpu_available() -> bool:
@@ -18,44 +17,44 @@ def gpu_available() -> bool:
 
 
 def reasons_for_generic_path(layer, check_device: bool = True) -> list[str]:
-    """Why `layer` (an `LSTM` or `GRU`) cannot use cuDNN; an empty list means it can.
+    """Why `layer` (an `RNN` subclass with a `use_cudnn` argument) cannot use cuDNN; empty means it can.
 
-    A mask that is not right-padded is only known at run time; in that case the layer switches to its loop for
-    that batch (see `run_with_fast_path`), which is not listed here.
+    The cell says which cuDNN kernel its weights fit (`cell.cudnn_mode`) and what in its configuration rules the
+    kernel out (`cell.cudnn_incompatibilities()`); the layer adds its own conditions. A mask that is not
+    right-padded is only known at run time; such a batch runs the loop (see `inner_loop`), which is not listed.
     """
-    from seqtasks.layers.gru import GRUCell
-    from seqtasks.layers.lstm import LSTMCell
-
     cell = layer.cell
-    if not isinstance(cell, (LSTMCell, GRUCell)):
+    if getattr(cell, "cudnn_mode", None) is None:
         return [f"{type(cell).__name__} has no cuDNN kernel"]
     reasons = []
     if getattr(layer, "use_cudnn", "auto") is False:
         reasons.append("use_cudnn=False")
     if check_device and not gpu_available():
         reasons.append("no GPU visible")
-    if validation.activation_name(cell.activation) != "tanh":
-        reasons.append(f"activation={validation.activation_name(cell.activation)!r} (cuDNN needs 'tanh')")
-    if validation.activation_name(cell.recurrent_activation) != "sigmoid":
-        reasons.append(
-            f"recurrent_activation={validation.activation_name(cell.recurrent_activation)!r} "
-            "(cuDNN needs 'sigmoid')"
-        )
-    if not cell.use_bias:
-        reasons.append("use_bias=False")
-    if cell.recurrent_dropout > 0:
-        reasons.append(f"recurrent_dropout={cell.recurrent_dropout} (cuDNN has no recurrent dropout)")
+    reasons.extend(cell.cudnn_incompatibilities())
     if layer.unroll:
         reasons.append("unroll=True")
-    if isinstance(cell, GRUCell) and not cell.reset_after:
-        reasons.append("reset_after=False (cuDNN implements reset_after=True)")
     if layer.compute_dtype == "bfloat16":
         reasons.append("compute dtype bfloat16 (cuDNN RNN supports float16/float32/float64)")
     return reasons
 
 
-def run_with_fast_path(layer, sequences, states, mask, training):
-    """Runs `layer` on cuDNN when eligible, else on its generic loop; same return as `RNN._run`."""
+def check_use_cudnn(value) -> str | bool:
+    if value not in ("auto", True, False) or isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            "Received an invalid value for argument `use_cudnn`, expected one of 'auto', True, False, "
+            f"got {value!r}."
+        )
+    return value
+
+
+def jit_compatible(layer) -> bool:
+    """False when `layer` may run `CudnnRNNV3`, which XLA cannot compile (Keras sets `supports_jit` likewise)."""
+    return layer.use_cudnn is False or bool(reasons_for_generic_path(layer))
+
+
+def inner_loop(layer, sequences, states, mask, training, fallback):
+    """`RNN.inner_loop` of `LSTM`/`GRU`: the cuDNN kernel when eligible, else `fallback` (the layer's loop)."""
     if layer.use_cudnn is True and not gpu_available():
         raise ValueError(
             f"Layer {layer.name!r} has use_cudnn=True but no GPU is visible; use use_cudnn='auto' to fall back "
@@ -65,7 +64,7 @@ def run_with_fast_path(layer, sequences, states, mask, training):
     if reasons:
         if layer.use_cudnn is True:
             raise ValueError(f"Layer {layer.name!r} has use_cudnn=True but cannot use cuDNN: {'; '.join(reasons)}.")
-        return layer._generic_loop(sequences, states, mask, training)
+        return fallback(sequences, states, mask, training)
 
     cell = layer.cell
     input_mask, _ = cell.draw_dropout_masks(sequences[:, 0], states[0], training)
@@ -85,7 +84,7 @@ def run_with_fast_path(layer, sequences, states, mask, training):
         usable = tf.logical_and(right_padded, tf.reduce_all(lengths > 0))
 
         def generic():
-            last, outputs, new_states = layer._generic_loop(sequences, states, mask, training)
+            last, outputs, new_states = fallback(sequences, states, mask, training)
             if outputs is None:
                 outputs = tf.expand_dims(last, 1)
             return [last, outputs, *new_states]
@@ -97,9 +96,7 @@ def run_with_fast_path(layer, sequences, states, mask, training):
 
 def _cudnn_call(layer, sequences, states, mask):
     cell = layer.cell
-    from seqtasks.layers.lstm import LSTMCell
-
-    is_lstm = isinstance(cell, LSTMCell)
+    is_lstm = cell.cudnn_mode == "lstm"
     batch, steps = tf.shape(sequences)[0], tf.shape(sequences)[1]
     if mask is None:
         lengths = tf.fill([batch], steps)
@@ -144,41 +141,3 @@ def _cudnn_call(layer, sequences, states, mask):
         outputs = tf.where(tf.expand_dims(mask, -1), outputs, tf.expand_dims(h, 1))
     new_states = [h, tf.squeeze(c, 1)] if is_lstm else [h]
     return h, outputs, new_states
-
-
-def describe(layer) -> dict:
-    """The path an `LSTM`/`GRU`/`SimpleRNN` layer takes, as a dict with `path` and `reasons`."""
-    reasons = reasons_for_generic_path(layer)
-    if not reasons:
-        return {
-            "path": "cudnn",
-            "reasons": ["eligible; batches whose mask is not right-padded (or has an empty row) run the loop"],
-        }
-    return {"path": "seqtasks-loop", "reasons": reasons}
-
-
-
-
-class CuDNNCapableRNN(SimpleRNN):
-    """Base of `LSTM` and `GRU`: seqtasks' loop, or the cuDNN kernel on a GPU when the configuration allows.
-
-    Args:
-        use_cudnn: `"auto"` (cuDNN when eligible), True (require it; error otherwise) or False (never).
-    """
-
-    def __init__(self, units, activation="tanh", use_cudnn="auto", **kwargs):
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                "Received an invalid value for argument `use_cudnn`, expected one of 'auto', True, False, "
-                f"got {use_cudnn!r}."
-            )
-        self.use_cudnn = use_cudnn
-        super().__init__(units, activation=activation, **kwargs)
-
-    def _run(self, sequences, states, mask, training):
-        return run_with_fast_path(self, sequences, states, mask, training)
-
-    def get_config(self):
-        config = {"use_cudnn": self.use_cudnn}
-        base_config = super().get_config()
-        return {**base_config, **config}

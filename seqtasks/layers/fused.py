@@ -6,8 +6,9 @@ going back, multiplies out the weight gradient of that step alone. For an RNN th
 (`dh_{t-1} = dz_t U^T`), stores `dz_t`, and the weight gradient is one `(T*B, H)^T x (T*B, G*H)` matmul after
 the loop. The forward loop keeps exactly what the backward loop needs (activated gates and previous states).
 
-Used by `RNN` for: `SimpleRNNCell` with tanh/relu, `LSTMCell` and `GRUCell` (both `reset_after`) with tanh and
-sigmoid, bias or not, no recurrent dropout. The math is checked against the generic loop and against finite
+Used by `RNN` when a cell names one of the kernels here in its `fused_recurrence` property: `SimpleRNNCell` with
+tanh/relu (`simple_tanh`, `simple_relu`), `LSTMCell` (`lstm`) and `GRUCell` (`gru_after`, `gru_before`) with tanh and
+sigmoid, bias or not, no recurrent dropout. Other activations run the autodiff loop. The math is checked against the generic loop and against finite
 differences in the tests. Second-order gradients through these loops are not supported (use the generic loop
 via `seqtasks.layers.rnn.FUSED = False`).
 """
@@ -15,29 +16,6 @@ via `seqtasks.layers.rnn.FUSED = False`).
 from __future__ import annotations
 
 import tensorflow as tf
-
-from seqtasks.layers.validation import activation_name
-
-
-def fused_kind(cell) -> str | None:
-    """The fused recurrence for `cell`, or None when it must run the generic (autodiff) loop."""
-    from seqtasks.layers.gru import GRUCell
-    from seqtasks.layers.lstm import LSTMCell
-    from seqtasks.layers.simple_rnn import SimpleRNNCell
-
-    if getattr(cell, "recurrent_dropout", 0) > 0:
-        return None
-    act = activation_name(cell.activation)
-    if isinstance(cell, SimpleRNNCell) and type(cell) is SimpleRNNCell and act in ("tanh", "relu"):
-        return "simple_" + act
-    rec = activation_name(cell.recurrent_activation)
-    if act != "tanh" or rec != "sigmoid":
-        return None
-    if type(cell) is LSTMCell:
-        return "lstm"
-    if type(cell) is GRUCell:
-        return "gru_after" if cell.reset_after else "gru_before"
-    return None
 
 
 def _ta(dtype, size, like):

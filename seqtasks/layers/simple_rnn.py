@@ -1,12 +1,13 @@
-"""Elman recurrent network: `SimpleRNNCell` and the `SimpleRNN` layer."""
+"""Elman recurrent network: the `SimpleRNNCell` and the `SimpleRNN` layer."""
 
 from __future__ import annotations
 
 import keras
 from keras import ops
 
+from seqtasks.layers import validation
 from seqtasks.layers.base_cell import RecurrentCell
-from seqtasks.layers.rnn import RNN
+from seqtasks.layers.rnn import RNN, cell_property, layer_config
 
 
 @keras.saving.register_keras_serializable(package="seqtasks")
@@ -50,6 +51,13 @@ class SimpleRNNCell(RecurrentCell):
             self._add_bias((self.units,))
         self.built = True
 
+    @property
+    def fused_recurrence(self):
+        activation = validation.activation_name(self.activation)
+        if activation not in ("tanh", "relu"):
+            return None
+        return self._fused_if(f"simple_{activation}", SimpleRNNCell)
+
     def recurrent_step(self, projected, states, recurrent_mask=None):
         h_prev = states[0]
         if recurrent_mask is not None:
@@ -65,15 +73,37 @@ class SimpleRNNCell(RecurrentCell):
 
 @keras.saving.register_keras_serializable(package="seqtasks")
 class SimpleRNN(RNN):
-    """Fully connected recurrent layer running seqtasks' loop over `SimpleRNNCell`.
+    """Fully connected recurrent layer: seqtasks' loop over a `SimpleRNNCell`.
 
-    Takes the arguments of `SimpleRNNCell` and of `RNN` (`return_sequences`, `return_state`, `go_backwards`,
-    `stateful`, `unroll`, `zero_output_for_mask`), named as in `keras.layers.SimpleRNN`.
+    Arguments are those of `keras.layers.SimpleRNN`. With tanh or ReLU the layer runs the hand-written BPTT of
+    `seqtasks.layers.fused`; any other Keras activation runs the autodiff loop (`seqtasks.layers.explain` says
+    which).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Activation function (default `tanh`; `relu` for an IRNN).
+        use_bias: Whether the layer uses bias vectors.
+        kernel_initializer, recurrent_initializer, bias_initializer: Weight initialisers.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Optional weight regularizers.
+        activity_regularizer: Optional regularizer of the layer's output.
+        kernel_constraint, recurrent_constraint, bias_constraint: Optional weight constraints.
+        dropout: Float in [0, 1), fraction of the input units to drop (one mask per sequence).
+        recurrent_dropout: Float in [0, 1), fraction of the recurrent units to drop (one mask per sequence;
+            rules out the hand-written BPTT and cuDNN).
+        seed: Random seed for dropout.
+        return_sequences: Whether to return the whole output sequence or only the last output.
+        return_state: Whether to return the final states after the output.
+        go_backwards: Whether to process the sequence backwards and return the reversed sequence.
+        stateful: Whether the last state of each sample is the initial state of the same sample in the next
+            batch (fixed batch size; `reset_state()` clears it).
+        unroll: Whether to unroll the loop (static length; faster for short sequences, more memory).
+        zero_output_for_mask: Whether masked steps output zeros instead of repeating the previous output.
+        **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
         sequences: A 3-D tensor `(batch, time, features)`.
-        initial_state: Optional list with one tensor `(batch, units)`.
-        mask: Optional boolean tensor `(batch, time)`.
+        initial_state: Optional list of initial state tensors (one tensor `(batch, units)`).
+        mask: Optional boolean tensor `(batch, time)`; masked steps keep the state.
         training: Whether dropout is active.
 
     Example:
@@ -83,12 +113,24 @@ class SimpleRNN(RNN):
     (4, 10, 32)
     """
 
-    cell_class = SimpleRNNCell
-
     def __init__(
         self,
         units,
         activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
@@ -97,8 +139,27 @@ class SimpleRNN(RNN):
         zero_output_for_mask=False,
         **kwargs,
     ):
-        cell_kwargs = _split_cell_kwargs(kwargs)
-        cell = self.cell_class(units, activation=activation, name="cell", dtype=kwargs.get("dtype"), **cell_kwargs)
+        cell = SimpleRNNCell(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            implementation=kwargs.pop("implementation", None),
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="cell",
+        )
         super().__init__(
             cell,
             return_sequences=return_sequences,
@@ -107,50 +168,28 @@ class SimpleRNN(RNN):
             stateful=stateful,
             unroll=unroll,
             zero_output_for_mask=zero_output_for_mask,
+            activity_regularizer=activity_regularizer,
             **kwargs,
         )
 
-    @property
-    def units(self):
-        return self.cell.units
+    units = cell_property("units")
+    activation = cell_property("activation")
+    use_bias = cell_property("use_bias")
+    kernel_initializer = cell_property("kernel_initializer")
+    recurrent_initializer = cell_property("recurrent_initializer")
+    bias_initializer = cell_property("bias_initializer")
+    kernel_regularizer = cell_property("kernel_regularizer")
+    recurrent_regularizer = cell_property("recurrent_regularizer")
+    bias_regularizer = cell_property("bias_regularizer")
+    kernel_constraint = cell_property("kernel_constraint")
+    recurrent_constraint = cell_property("recurrent_constraint")
+    bias_constraint = cell_property("bias_constraint")
+    dropout = cell_property("dropout")
+    recurrent_dropout = cell_property("recurrent_dropout")
 
     def get_config(self):
-        config = self.cell.get_config()
-        for key in ("name", "trainable", "dtype"):
-            config.pop(key, None)
-        base_config = super().get_config()
-        return {**base_config, **config}
+        return layer_config(self)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config.pop("cell", None)
         return cls(**config)
-
-
-_CELL_ARGS = (
-    "recurrent_activation",
-    "use_bias",
-    "kernel_initializer",
-    "recurrent_initializer",
-    "bias_initializer",
-    "kernel_regularizer",
-    "recurrent_regularizer",
-    "bias_regularizer",
-    "kernel_constraint",
-    "recurrent_constraint",
-    "bias_constraint",
-    "dropout",
-    "recurrent_dropout",
-    "seed",
-    "unit_forget_bias",
-    "reset_after",
-)
-
-
-def _split_cell_kwargs(kwargs: dict) -> dict:
-    """Moves the cell arguments out of `kwargs` (in place) and returns them."""
-    if "activity_regularizer" in kwargs and kwargs["activity_regularizer"] is None:
-        kwargs.pop("activity_regularizer")
-    return {key: kwargs.pop(key) for key in _CELL_ARGS if key in kwargs}
-

@@ -10,7 +10,6 @@ from typing import Any
 
 import keras
 
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "hard_sigmoid", "linear", "elu", "selu", "gelu", "softsign", "swish")
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
@@ -31,17 +30,19 @@ def check_rate(name: str, value: Any) -> float:
 
 
 def check_activation(name: str, value: Any):
-    """Returns the Keras activation function for `value` (a name or a callable)."""
+    """Returns the Keras activation function for `value`: any name Keras knows, a serialized one, or a callable."""
     if value is None:
         return keras.activations.get("linear")
     if callable(value):
         return value
-    if isinstance(value, str) and value in ACTIVATIONS:
+    try:
         return keras.activations.get(value)
-    raise ValueError(
-        f"Received an invalid value for argument `{name}`, expected one of {ACTIVATIONS} or a callable, "
-        f"got {value!r}."
-    )
+    except (ValueError, TypeError):
+        known = sorted(n for n in dir(keras.activations) if not n.startswith("_") and n not in ("get", "serialize", "deserialize"))
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected the name of a Keras activation "
+            f"(one of {', '.join(known)}) or a callable, got {value!r}."
+        ) from None
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> Any:
