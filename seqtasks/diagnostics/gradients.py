@@ -52,7 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqtasks.errors import ConfigError, SeqtasksError
-from seqtasks.layers import RNN, Bidirectional, RecurrentStack, get_rnn_class, recurrent_loop
+from seqtasks.layers import RNN, Bidirectional, RecurrentStack, get_cell_class, recurrent_loop
 
 DEFAULT_CELLS = ("simple_rnn(tanh)", "simple_rnn(relu)", "lstm", "gru", "simple_rnn(relu, gain=1.5)")
 QUANTITIES = ("input", "hidden", "state")
@@ -104,7 +104,7 @@ class CellSpec:
 
     def build_cell(self, units: int, input_dim: int, seed: int, dtype: str = "float64"):
         """A freshly initialised cell (seeded) with built weights."""
-        cell_class = get_rnn_class(self.cell_type).cell_class
+        cell_class = get_cell_class(self.cell_type)
         kwargs: dict[str, Any] = dict(self.options)
         if self.activation:
             kwargs["activation"] = self.activation

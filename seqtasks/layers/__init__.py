@@ -17,7 +17,7 @@ from seqtasks.layers.lstm import LSTM, LSTMCell
 from seqtasks.layers.pooling import MaskedPooling
 from seqtasks.layers.rnn import RNN, recurrent_loop
 from seqtasks.layers.simple_rnn import SimpleRNN, SimpleRNNCell
-from seqtasks.layers.stacked import CELL_TYPES, RecurrentStack, get_rnn_class
+from seqtasks.layers.stacked import CELL_TYPES, RecurrentStack, get_cell_class, get_rnn_class
 
 __all__ = [
     "CELL_TYPES",
@@ -35,6 +35,7 @@ __all__ = [
     "SimpleRNN",
     "SimpleRNNCell",
     "explain",
+    "get_cell_class",
     "get_rnn_class",
     "recurrent_loop",
 ]

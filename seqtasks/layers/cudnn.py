@@ -11,7 +11,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-
 def gpu_available() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 

@@ -9,12 +9,12 @@ the hidden state. On a GPU, `LSTM` and `GRU` hand eligible configurations to the
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from seqtasks.layers import fused
-from seqtasks.layers.base_cell import RecurrentCell, _DropoutMaskMixin as _DropoutRNNCell
+from seqtasks.layers.base_cell import RecurrentCell
+from seqtasks.layers.base_cell import _DropoutMaskMixin as _DropoutRNNCell
 
 # Below this many static steps the whole loop is unrolled by default on CPU; above it the while-loop body holds
 # `_CHUNK` steps. Unrolling removes per-iteration while-loop overhead (measured in bench/layers.py).

@@ -6,11 +6,12 @@ import keras
 
 from seqtasks.layers import validation
 from seqtasks.layers.bidirectional import Bidirectional
-from seqtasks.layers.gru import GRU
-from seqtasks.layers.lstm import LSTM
-from seqtasks.layers.simple_rnn import SimpleRNN
+from seqtasks.layers.gru import GRU, GRUCell
+from seqtasks.layers.lstm import LSTM, LSTMCell
+from seqtasks.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 
 CELL_TYPES = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}
+_CELLS = {"lstm": LSTMCell, "gru": GRUCell, "simple_rnn": SimpleRNNCell}
 
 
 def get_rnn_class(cell_type: str) -> type:
@@ -21,6 +22,12 @@ def get_rnn_class(cell_type: str) -> type:
             f"{tuple(CELL_TYPES)}, got {cell_type!r}."
         )
     return CELL_TYPES[cell_type]
+
+
+def get_cell_class(cell_type: str) -> type:
+    """The cell class for a config's `cell_type` (`"lstm"`, `"gru"` or `"simple_rnn"`)."""
+    get_rnn_class(cell_type)
+    return _CELLS[cell_type]
 
 
 @keras.saving.register_keras_serializable(package="seqtasks")

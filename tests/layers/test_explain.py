@@ -39,11 +39,39 @@ def test_explain_walks_wrappers_and_stacks():
     assert len(lines) == 5
     gpu = bool(tf.config.list_logical_devices("GPU"))
     for row in rows[:4]:
-        assert row["path"] == ("cudnn" if gpu else "seqtasks-loop")
+        assert row["path"] == ("cudnn" if gpu else "seqtasks-fused")
     assert rows[4]["path"] == "seqtasks-loop"
     assert any("recurrent_dropout" in r for r in rows[4]["reasons"])
+    assert any(r.startswith("autodiff BPTT") for r in rows[4]["reasons"])
     if not gpu:
         assert "no GPU visible" in rows[0]["reasons"]
+
+
+def test_any_keras_activation_runs_and_explain_names_the_bptt():
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    for activation in ("silu", "mish", "leaky_relu", "hard_tanh"):
+        for layer in (sl.SimpleRNN(3, activation=activation), sl.LSTM(3, activation=activation),
+                      sl.GRU(3, activation=activation)):
+            assert layer(x).shape == (2, 3)
+            assert layer.cell.fused_recurrence is None
+            info = sl.explain(layer, print_fn=None)[0]
+            assert info["path"] == "seqtasks-loop"
+            assert any("autodiff BPTT" in r and activation in r for r in info["reasons"]), info
+    fused = sl.explain(sl.SimpleRNN(3, activation="relu"), print_fn=None)[0]
+    assert fused["path"] == "seqtasks-fused" and any("simple_relu" in r for r in fused["reasons"])
+    with pytest.raises(ValueError, match="expected the name of a Keras activation"):
+        sl.LSTM(3, activation="nope")
+
+
+def test_subclass_that_overrides_the_step_loses_the_kernels():
+    class Peephole(sl.LSTMCell):
+        def recurrent_step(self, projected, states, recurrent_mask=None):
+            return super().recurrent_step(projected, states, recurrent_mask)
+
+    cell = Peephole(3)
+    assert cell.fused_recurrence is None
+    assert any("overrides recurrent_step" in r for r in cell.cudnn_incompatibilities())
+    assert sl.LSTMCell(3).fused_recurrence == "lstm"
 
 
 @pytest.mark.skipif(not tf.config.list_logical_devices("GPU"), reason="needs a GPU for the cuDNN kernel")

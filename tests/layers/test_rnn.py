@@ -46,7 +46,7 @@ def test_initial_state_matches_keras(case):
     x = inputs()
     ours, ref = pair(name, cell_kwargs, {"return_sequences": True, "return_state": True}, x)
     rng = np.random.default_rng(3)
-    states = [rng.normal(size=(x.shape[0], 3)).astype("float32") for _ in ours.state_sizes]
+    states = [rng.normal(size=(x.shape[0], 3)).astype("float32") for _ in ours.state_size]
     ours_out, ours_grads = forward_and_grads(ours, x, masks("right"), initial_state=states)
     ref_out, ref_grads = forward_and_grads(ref, x, masks("right"), initial_state=states)
     for a, b in zip(ours_out + ours_grads, ref_out + ref_grads, strict=True):
@@ -124,7 +124,7 @@ def test_fused_bptt_equals_generic_loop(case, mask_kind, monkeypatch):
     x = inputs()
     layer, _ = pair(name, cell_kwargs, {"return_sequences": True, "return_state": True, "go_backwards": True}, x)
     rng = np.random.default_rng(5)
-    states = [rng.normal(size=(x.shape[0], 3)).astype("float32") for _ in layer.state_sizes]
+    states = [rng.normal(size=(x.shape[0], 3)).astype("float32") for _ in layer.state_size]
     fused_out, fused_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
     monkeypatch.setattr(rnn, "FUSED", False)
     loop_out, loop_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
