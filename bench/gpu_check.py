@@ -30,11 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import seqtasks  # noqa: F401 - before TensorFlow: keeps its start-up notices quiet
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+import seqtasks  # noqa: F401 - before TensorFlow: keeps its start-up notices quiet
 
 tf.get_logger().setLevel("ERROR")  # one tf.function per layer under test: retracing notices are expected
 

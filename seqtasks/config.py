@@ -87,7 +87,9 @@ class TrainConfig:
     # Mixed precision: off, mixed_float16 (GPU), mixed_bfloat16 (CPUs with native bfloat16, TPUs) or auto
     # (mixed_float16 on a GPU, mixed_bfloat16 on a CPU with AVX512-BF16/AMX, else off).
     mixed_precision: Literal["off", "auto", "mixed_float16", "mixed_bfloat16"] = "off"
-    # Compile train/eval steps with XLA (off by default: slower for recurrent loops on CPU).
+    # Compile train/eval steps with XLA. CPU: works, but measured slower for recurrent loops (hence off). GPU:
+    # Keras compiles without XLA while an LSTM/GRU may take the cuDNN path (`supports_jit=False`: XLA cannot
+    # compile CudnnRNNV3); XLA then applies only to models whose recurrent layers run seqtasks' loop.
     jit_compile: bool = False
     # Seed of data order, window offsets, dropout and initialisation.
     seed: int = 42
