@@ -55,6 +55,8 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
         h0 = states[0]
         c0 = states[1] if has_c else tf.zeros([0], dtype)
         masked = mask_f is not None
+        # Sliced once here, not in every step (gru_before multiplies the two parts separately).
+        kernel_zr, kernel_h = kernel[:, : 2 * units], kernel[:, 2 * units :]
 
         def body(t, prev_out, h, c, out_ta, saved_ta, hprev_ta, cprev_ta):
             p = x[t]
@@ -78,11 +80,11 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                     n = tf.tanh(xh + r * rh)
                     aux = rh
                 else:
-                    rz, rr = tf.split(tf.matmul(h, kernel[:, : 2 * units]), 2, axis=-1)
+                    rz, rr = tf.split(tf.matmul(h, kernel_zr), 2, axis=-1)
                     zg = tf.sigmoid(xz + rz)
                     r = tf.sigmoid(xr + rr)
                     aux = r * h
-                    n = tf.tanh(xh + tf.matmul(aux, kernel[:, 2 * units :]))
+                    n = tf.tanh(xh + tf.matmul(aux, kernel_h))
                 h_new = zg * h + (1.0 - zg) * n
                 saved = tf.concat([zg, r, n, aux], -1)
             else:
@@ -140,6 +142,12 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
             if has_c:
                 dc_T = tf.zeros_like(h0) if d_final[1] is None else d_final[1]
             two_writes = kind == "gru_after"
+            # Transposed once here, not by every step's matmul.
+            kernel_t = tf.transpose(kernel)
+            kernel_zr_t, kernel_h_t = tf.transpose(kernel_zr), tf.transpose(kernel_h)
+            if kind == "lstm":
+                zeros, ones = tf.zeros([units], dtype), tf.ones([units], dtype)
+                tanh_offset = tf.concat([zeros, zeros, ones, zeros], 0)
 
             def back(t, carry, dh, dc, dp_ta, dinner_ta):
                 g_out = d_outputs[t] + carry
@@ -158,19 +166,15 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                         dc_new, dc_pass = dc, None
                 sv = saved_all[t]
                 if kind == "lstm":
-                    i, f, g, o, c_new = tf.split(sv, 5, axis=-1)
+                    gates, c_new = sv[:, : 4 * units], sv[:, 4 * units :]
+                    i, f, g, o = tf.split(gates, 4, axis=-1)
                     tanh_c = tf.tanh(c_new)
                     dct = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
-                    dz = tf.concat(
-                        [
-                            dct * g * i * (1.0 - i),
-                            dct * cprev[t] * f * (1.0 - f),
-                            dct * i * (1.0 - g * g),
-                            dh_new * tanh_c * o * (1.0 - o),
-                        ],
-                        -1,
-                    )
-                    dh_prev = tf.matmul(dz, kernel, transpose_b=True)
+                    d_gates = tf.concat([dct * g, dct * cprev[t], dct * i, dh_new * tanh_c], -1)
+                    # Activation derivatives of all four blocks at once: (1 - a) * (a + b) is a(1 - a) for the
+                    # sigmoid gates (b = 0) and 1 - g^2 for the tanh candidate (b = 1).
+                    dz = d_gates * (1.0 - gates) * (gates + tanh_offset)
+                    dh_prev = tf.matmul(dz, kernel_t)
                     dc_prev = dct * f
                     if dc_pass is not None:
                         dc_prev = dc_prev + dc_pass
@@ -182,22 +186,22 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                     if kind == "gru_after":
                         dr = dan * aux * r * (1.0 - r)
                         dinner = tf.concat([dzg, dr, dan * r], -1)
-                        dh_prev = dh_new * zg + tf.matmul(dinner, kernel, transpose_b=True)
+                        dh_prev = dh_new * zg + tf.matmul(dinner, kernel_t)
                         dp = tf.concat([dzg, dr, dan], -1)
                     else:
-                        d_rh = tf.matmul(dan, kernel[:, 2 * units :], transpose_b=True)
+                        d_rh = tf.matmul(dan, kernel_h_t)
                         dr = d_rh * h_prev * r * (1.0 - r)
                         dp = dinner = tf.concat([dzg, dr, dan], -1)
                         dh_prev = (
                             dh_new * zg
                             + d_rh * r
-                            + tf.matmul(dp[:, : 2 * units], kernel[:, : 2 * units], transpose_b=True)
+                            + tf.matmul(dp[:, : 2 * units], kernel_zr_t)
                         )
                     dc_prev = dc
                 else:
                     hn = sv
                     da = dh_new * ((1.0 - hn * hn) if kind == "simple_tanh" else tf.cast(hn > 0, dtype))
-                    dh_prev = tf.matmul(da, kernel, transpose_b=True)
+                    dh_prev = tf.matmul(da, kernel_t)
                     dp = dinner = da
                     dc_prev = dc
                 if dh_pass is not None:
