@@ -55,8 +55,10 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
         h0 = states[0]
         c0 = states[1] if has_c else tf.zeros([0], dtype)
         masked = mask_f is not None
-        # Sliced once here, not in every step (gru_before multiplies the two parts separately).
-        kernel_zr, kernel_h = kernel[:, : 2 * units], kernel[:, 2 * units :]
+        kernel_zr = kernel_h = None
+        if kind == "gru_before":
+            # Sliced once here, not in every step: the two parts are multiplied separately.
+            kernel_zr, kernel_h = kernel[:, : 2 * units], kernel[:, 2 * units :]
 
         def body(t, prev_out, h, c, out_ta, saved_ta, hprev_ta, cprev_ta):
             p = x[t]
@@ -69,24 +71,23 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 h_new = o * tf.tanh(c_new)
                 saved = tf.concat([i, f, g, o, c_new], -1)
             elif kind.startswith("gru"):
-                xz, xr, xh = tf.split(p, 3, axis=-1)
+                # Both gates in one sigmoid over their 2 * units columns.
+                x_zr, xh = p[:, : 2 * units], p[:, 2 * units :]
                 if kind == "gru_after":
                     inner = tf.matmul(h, kernel)
                     if use_rbias:
                         inner = inner + bias
-                    rz, rr, rh = tf.split(inner, 3, axis=-1)
-                    zg = tf.sigmoid(xz + rz)
-                    r = tf.sigmoid(xr + rr)
-                    n = tf.tanh(xh + r * rh)
-                    aux = rh
+                    zr = tf.sigmoid(x_zr + inner[:, : 2 * units])
+                    r = zr[:, units:]
+                    aux = inner[:, 2 * units :]
+                    n = tf.tanh(xh + r * aux)
                 else:
-                    rz, rr = tf.split(tf.matmul(h, kernel_zr), 2, axis=-1)
-                    zg = tf.sigmoid(xz + rz)
-                    r = tf.sigmoid(xr + rr)
+                    zr = tf.sigmoid(x_zr + tf.matmul(h, kernel_zr))
+                    r = zr[:, units:]
                     aux = r * h
                     n = tf.tanh(xh + tf.matmul(aux, kernel_h))
-                h_new = zg * h + (1.0 - zg) * n
-                saved = tf.concat([zg, r, n, aux], -1)
+                h_new = n + zr[:, :units] * (h - n)
+                saved = tf.concat([zr, n, aux], -1)
             else:
                 a = p + tf.matmul(h, kernel)
                 h_new = tf.tanh(a) if kind == "simple_tanh" else tf.nn.relu(a)
@@ -144,13 +145,15 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
             two_writes = kind == "gru_after"
             # Transposed once here, not by every step's matmul.
             kernel_t = tf.transpose(kernel)
-            kernel_zr_t, kernel_h_t = tf.transpose(kernel_zr), tf.transpose(kernel_h)
+            if kind == "gru_before":
+                kernel_zr_t, kernel_h_t = tf.transpose(kernel_zr), tf.transpose(kernel_h)
             if kind == "lstm":
                 zeros, ones = tf.zeros([units], dtype), tf.ones([units], dtype)
                 tanh_offset = tf.concat([zeros, zeros, ones, zeros], 0)
 
             def back(t, carry, dh, dc, dp_ta, dinner_ta):
-                g_out = d_outputs[t] + carry
+                # Without a mask nothing is carried past a step (carry stays zero).
+                g_out = d_outputs[t] + carry if masked else d_outputs[t]
                 h_prev = hprev[t]
                 if masked:
                     m = mask_f[t]
@@ -181,8 +184,9 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                     dp = dinner = dz
                 elif kind.startswith("gru"):
                     zg, r, n, aux = tf.split(sv, 4, axis=-1)
-                    dzg = dh_new * (h_prev - n) * zg * (1.0 - zg)
-                    dan = dh_new * (1.0 - zg) * (1.0 - n * n)
+                    keep = 1.0 - zg
+                    dzg = dh_new * (h_prev - n) * zg * keep
+                    dan = dh_new * keep * (1.0 - n * n)
                     if kind == "gru_after":
                         dr = dan * aux * r * (1.0 - r)
                         dinner = tf.concat([dzg, dr, dan * r], -1)
