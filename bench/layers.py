@@ -7,6 +7,7 @@ machine noise hits both alike. Printed per case: ms/step, tokens/s, GFLOP/s (use
 
     python bench/layers.py                       # the README table (B=64, T=100, D=128, H=256 and 512; T=1000)
     python bench/layers.py --hidden 256 --steps 100 --layers LSTM --repeats 3
+    python bench/layers.py --mode forward        # inference only (no tape, training=False)
 """
 
 from __future__ import annotations
@@ -36,9 +37,16 @@ def make_layer(library, kind: str, units: int):
     return getattr(library, kind)(units, return_sequences=True)
 
 
-def make_step(layer, batch: int, steps: int, features: int):
+def make_step(layer, batch: int, steps: int, features: int, mode: str = "train"):
     x = tf.random.stateless_normal((batch, steps, features), seed=(1, 2))
     layer.build(x.shape)
+    if mode == "forward":
+
+        @tf.function(jit_compile=False)
+        def forward():
+            return tf.reduce_mean(layer(x, training=False))
+
+        return forward
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(layer.trainable_variables)
 
@@ -53,11 +61,11 @@ def make_step(layer, batch: int, steps: int, features: int):
     return train_step
 
 
-def flops_per_step(kind: str, batch: int, steps: int, features: int, units: int) -> float:
+def flops_per_step(kind: str, batch: int, steps: int, features: int, units: int, mode: str = "train") -> float:
     directions = 2 if kind.startswith("Bidirectional") else 1
     cell = kind[len("Bidirectional(") : -1] if directions == 2 else kind
     forward = 2 * batch * steps * (features + units) * GATES[cell] * units * directions
-    return 3 * forward
+    return forward if mode == "forward" else 3 * forward
 
 
 def time_pair(ours, theirs, repeats: int) -> tuple[float, float]:
@@ -73,15 +81,15 @@ def time_pair(ours, theirs, repeats: int) -> tuple[float, float]:
     return statistics.median(times_ours), statistics.median(times_theirs)
 
 
-def run_case(kind: str, batch: int, steps: int, features: int, units: int, repeats: int) -> dict:
+def run_case(kind: str, batch: int, steps: int, features: int, units: int, repeats: int, mode: str = "train") -> dict:
     keras.utils.set_random_seed(0)
     ours_layer = make_layer(sl, kind, units)
     theirs_layer = make_layer(keras.layers, kind, units)
-    ours = make_step(ours_layer, batch, steps, features)
-    theirs = make_step(theirs_layer, batch, steps, features)
+    ours = make_step(ours_layer, batch, steps, features, mode)
+    theirs = make_step(theirs_layer, batch, steps, features, mode)
     ours_layer.set_weights(theirs_layer.get_weights())
     t_ours, t_theirs = time_pair(ours, theirs, repeats)
-    flops = flops_per_step(kind, batch, steps, features, units)
+    flops = flops_per_step(kind, batch, steps, features, units, mode)
     return {
         "layer": kind,
         "T": steps,
@@ -105,19 +113,21 @@ def main() -> None:
         "--layers", nargs="+", default=["SimpleRNN", "LSTM", "GRU", "Bidirectional(LSTM)", "Bidirectional(GRU)"]
     )
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mode", choices=["train", "forward"], default="train",
+                        help="train: forward + BPTT + Adam update; forward: inference only (training=False)")
     args = parser.parse_args()
 
     cases = [(k, t, h) for h in args.hidden for t in args.steps for k in args.layers]
     if args.long_steps:
         cases += [(k, args.long_steps, args.hidden[0]) for k in args.layers]
     print(f"device: {'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'} "
-          f"(threads: {os.cpu_count()}), B={args.batch}, D={args.features}, median of {args.repeats}")
+          f"(threads: {os.cpu_count()}), B={args.batch}, D={args.features}, median of {args.repeats}, mode {args.mode}")
     header = "| layer | T | H | seqtasks ms/step | keras ms/step | seqtasks tokens/s | seqtasks GFLOP/s | ratio |"
     print(header)
     print("|" + "---|" * 8)
     for kind, steps, units in cases:
         repeats = max(2, args.repeats // 2) if steps > 200 else args.repeats
-        r = run_case(kind, args.batch, steps, args.features, units, repeats)
+        r = run_case(kind, args.batch, steps, args.features, units, repeats, args.mode)
         print(f"| {r['layer']} | {r['T']} | {r['H']} | {r['ours_ms']:.1f} | {r['keras_ms']:.1f} | "
               f"{r['tokens_per_s']:.0f} | {r['gflops']:.1f} | {r['ratio']:.2f}x |", flush=True)
 

@@ -30,7 +30,8 @@ def describe(layer: RNN) -> dict:
     """The path one recurrent layer takes: a dict with `path` and `reasons`.
 
     `path` is `"cudnn"` (the fused GPU kernel), `"seqtasks-fused"` (seqtasks' loop with its hand-written BPTT,
-    `seqtasks.layers.fused`) or `"seqtasks-loop"` (the loop differentiated by TensorFlow's autodiff).
+    `seqtasks.layers.fused`, when `training=True`) or `"seqtasks-loop"` (the loop
+    differentiated by TensorFlow's autodiff).
     """
     reasons = []
     if hasattr(layer, "use_cudnn"):
@@ -44,7 +45,10 @@ def describe(layer: RNN) -> dict:
         reasons = [f"{type(layer.cell).__name__} has no cuDNN kernel"]
     kernel = getattr(layer.cell, "fused_recurrence", None)
     if kernel is not None and rnn.FUSED and not layer.unroll:
-        return {"path": "seqtasks-fused", "reasons": reasons + [f"hand-written BPTT kernel {kernel!r}"]}
+        return {
+            "path": "seqtasks-fused",
+            "reasons": reasons + [f"fused kernel {kernel!r}: hand-written BPTT in training"],
+        }
     if kernel is not None:
         why = "unroll=True" if layer.unroll else "seqtasks.layers.rnn.FUSED is False"
     elif not hasattr(layer.cell, "fused_recurrence"):

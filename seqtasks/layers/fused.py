@@ -22,16 +22,20 @@ def _ta(dtype, size, like):
     return tf.TensorArray(dtype, size=size, element_shape=like.shape)
 
 
-def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel, recurrent_bias, mask):
+def fused_sequence(
+    kind: str, projected, initial_states: list, recurrent_kernel, recurrent_bias, mask, for_training: bool = True
+):
     """Runs the recurrence over time-major `projected` `(T, B, G*H)`.
 
     Args:
-        kind: from `fused_kind`.
+        kind: a cell's `fused_recurrence`.
         projected: input projections (input bias included), time-major, in processing order.
         initial_states: `[h]` or `[h, c]`.
         recurrent_kernel: `(H, G*H)` tensor.
         recurrent_bias: `(G*H,)` tensor added to the recurrent product (GRU `reset_after`), else None.
         mask: time-major `(T, B, 1)` bool or None.
+        for_training: Whether to save what the hand-written backward pass needs and use it as the gradient. With
+            False (inference) the loop saves nothing; a gradient through it is then TensorFlow's autodiff.
 
     Returns:
         `(outputs (T, B, H), final_states)`, where masked steps repeat the previous output (zeros before the
@@ -49,7 +53,6 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
         mask_f = tf.cast(mask, dtype)
     rbias = recurrent_bias if use_rbias else tf.zeros([0], dtype)
 
-    @tf.custom_gradient
     def run(x, kernel, bias, *states):
         steps = tf.shape(x)[0]
         h0 = states[0]
@@ -92,13 +95,14 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 a = p + tf.matmul(h, kernel)
                 h_new = tf.tanh(a) if kind == "simple_tanh" else tf.nn.relu(a)
                 saved = h_new
-            if not reuse_outputs:
+            if for_training and not reuse_outputs:
                 saved_ta = saved_ta.write(t, saved)
             if masked:
-                # States before this step; without a mask they are the previous step's outputs.
-                hprev_ta = hprev_ta.write(t, h)
-                if has_c:
-                    cprev_ta = cprev_ta.write(t, c)
+                if for_training:
+                    # States before this step; without a mask they are the previous step's outputs.
+                    hprev_ta = hprev_ta.write(t, h)
+                    if has_c:
+                        cprev_ta = cprev_ta.write(t, c)
                 m = mask_f[t]
                 out = m * h_new + (1.0 - m) * prev_out
                 h_next = m * h_new + (1.0 - m) * h
@@ -109,7 +113,7 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
             out_ta = out_ta.write(t, out)
             return t + 1, out, h_next, c_next, out_ta, saved_ta, hprev_ta, cprev_ta
 
-        size_if_masked = steps if masked else 0
+        size_if_masked = steps if masked and for_training else 0
         # Without a mask a simple RNN's outputs are exactly what its backward pass needs.
         reuse_outputs = kind.startswith("simple") and not masked
         _, _, h_t, c_t, out_ta, saved_ta, hprev_ta, cprev_ta = tf.while_loop(
@@ -121,12 +125,15 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
                 h0,
                 c0,
                 _ta(dtype, steps, h0),
-                tf.TensorArray(dtype, size=0 if reuse_outputs else steps),
+                tf.TensorArray(dtype, size=steps if for_training and not reuse_outputs else 0),
                 tf.TensorArray(dtype, size=size_if_masked),
                 tf.TensorArray(dtype, size=size_if_masked if has_c else 0),
             ),
         )
         outputs = out_ta.stack()
+        final = [h_t, c_t] if has_c else [h_t]
+        if not for_training:
+            return (outputs, *final), None
         saved_all = outputs if reuse_outputs else saved_ta.stack()
         if masked:
             hprev = hprev_ta.stack()
@@ -134,7 +141,6 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
         else:
             hprev = tf.concat([h0[None], outputs[:-1]], 0)
             cprev = tf.concat([c0[None], saved_all[:-1, :, 4 * units :]], 0) if has_c else None
-        final = [h_t, c_t] if has_c else [h_t]
 
         def grad(d_outputs, *d_final):
             d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
@@ -248,7 +254,10 @@ def fused_sequence(kind: str, projected, initial_states: list, recurrent_kernel,
 
         return (outputs, *final), grad
 
-    result = run(projected, recurrent_kernel, rbias, *initial_states)
+    if for_training:
+        result = tf.custom_gradient(run)(projected, recurrent_kernel, rbias, *initial_states)
+    else:
+        result, _ = run(projected, recurrent_kernel, rbias, *initial_states)
     outputs, final = result[0], list(result[1:])
     return outputs, final
 

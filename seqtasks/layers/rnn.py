@@ -260,6 +260,10 @@ class RNN(keras.layers.Layer):
             `(last_output, outputs, final_states)`: `outputs` is `(batch, time, units)` in processing order
             (reversed with `go_backwards`), or None when `return_sequences` is False; masked steps repeat the
             previous output (or give zeros with `zero_output_for_mask`) and keep the states.
+
+        The base implementation runs the cell's fused kernel (`cell.fused_recurrence`) when it has one, with its
+        hand-written BPTT when `training=True` (and without the saves for it at inference), and otherwise the
+        loop over `cell.recurrent_step` (or `cell.call`) differentiated by TensorFlow.
         """
         cell = self.cell
         if not isinstance(cell, RecurrentCell):
@@ -269,7 +273,10 @@ class RNN(keras.layers.Layer):
         projected = cell.input_projection(tf.transpose(sequences, [1, 0, 2]), input_mask, time_major=True)
         kind = cell.fused_recurrence if FUSED and not self.unroll else None
         if kind is not None:
-            return self._fused_loop(kind, projected, initial_state, mask)
+            # The saves for the hand-written backward pass only pay off in training; at inference (evaluation,
+            # serving) the same loop runs without them, and a gradient taken anyway is TensorFlow's autodiff.
+            for_training = training is not False and training is not None
+            return self._fused_loop(kind, projected, initial_state, mask, for_training)
 
         def step(x_t, step_states):
             return cell.recurrent_step(x_t, step_states, recurrent_mask)
@@ -303,7 +310,7 @@ class RNN(keras.layers.Layer):
             time_major=True,
         )
 
-    def _fused_loop(self, kind, projected, states, mask):
+    def _fused_loop(self, kind, projected, states, mask, for_training=True):
         cell = self.cell
         x = projected
         m = None
@@ -317,7 +324,7 @@ class RNN(keras.layers.Layer):
         recurrent_bias = None
         if kind == "gru_after" and cell.use_bias:
             recurrent_bias = ops.cast(cell.bias, x.dtype)[1]
-        outputs, final_states = fused.fused_sequence(kind, x, states, kernel, recurrent_bias, m)
+        outputs, final_states = fused.fused_sequence(kind, x, states, kernel, recurrent_bias, m, for_training)
         last_output = outputs[-1]
         if self.zero_output_for_mask and m is not None:
             outputs = tf.where(m, outputs, tf.zeros_like(outputs))

@@ -62,8 +62,11 @@ def pair(name: str, cell_kwargs: dict, layer_kwargs: dict, x, seed: int = 1):
     return ours, ref
 
 
-def forward_and_grads(layer, x, mask=None, initial_state=None, training=False):
-    """Outputs (list) and the gradients of a fixed random projection of them w.r.t. inputs and weights."""
+def forward_and_grads(layer, x, mask=None, initial_state=None, training=True):
+    """Outputs (list) and the gradients of a fixed random projection of them w.r.t. inputs and weights.
+
+    `training=True` (no dropout in these cases) so that seqtasks' layers run their hand-written BPTT kernels.
+    """
     x = tf.convert_to_tensor(x)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)

@@ -17,9 +17,11 @@ CASES = [
 ]
 
 
+# training=True runs the hand-written BPTT, training=False TensorFlow's autodiff of the fused forward loop.
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("mask", [False, True])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0] + str(c[1].get("activation", c[1].get("reset_after", ""))))
-def test_bptt_gradients_match_finite_differences(case, mask):
+def test_bptt_gradients_match_finite_differences(case, mask, training):
     name, kwargs = case
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 3))
@@ -32,13 +34,13 @@ def test_bptt_gradients_match_finite_differences(case, mask):
     def loss_of(values, x_value):
         for variable, value in zip(layer.trainable_variables, values, strict=True):
             variable.assign(value)
-        out = layer(tf.constant(x_value), mask=None if m is None else tf.constant(m))
+        out = layer(tf.constant(x_value), mask=None if m is None else tf.constant(m), training=training)
         return float(tf.reduce_sum(out * target))
 
     x_t = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(x_t)
-        out = layer(x_t, mask=None if m is None else tf.constant(m))
+        out = layer(x_t, mask=None if m is None else tf.constant(m), training=training)
         loss = tf.reduce_sum(out * target)
     grads = tape.gradient(loss, [x_t] + layer.trainable_variables)
     weights = [v.numpy() for v in layer.trainable_variables]

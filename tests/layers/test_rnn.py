@@ -125,11 +125,23 @@ def test_fused_bptt_equals_generic_loop(case, mask_kind, monkeypatch):
     layer, _ = pair(name, cell_kwargs, {"return_sequences": True, "return_state": True, "go_backwards": True}, x)
     rng = np.random.default_rng(5)
     states = [rng.normal(size=(x.shape[0], 3)).astype("float32") for _ in layer.state_size]
+    from seqtasks.layers import fused
+
+    calls = []
+    real = fused.fused_sequence
+    monkeypatch.setattr(fused, "fused_sequence", lambda *a, **k: calls.append(a[-1]) or real(*a, **k))
     fused_out, fused_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
+    assert calls[-1] is True, "training=True did not run the hand-written BPTT"
+    # At inference the kernel runs without its saves; gradients taken through it are TensorFlow's autodiff.
+    infer_out, infer_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states, training=False)
+    assert calls[-1] is False
+    calls.clear()
     monkeypatch.setattr(rnn, "FUSED", False)
     loop_out, loop_grads = forward_and_grads(layer, x, masks(mask_kind), initial_state=states)
-    for a, b in zip(fused_out + fused_grads, loop_out + loop_grads, strict=True):
+    assert not calls
+    for a, b, c in zip(fused_out + fused_grads, loop_out + loop_grads, infer_out + infer_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float64"])
