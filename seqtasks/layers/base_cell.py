@@ -18,12 +18,12 @@ from keras import ops
 from seqtasks.layers import validation
 
 try:  # Keras' RNN layer resets the per-sequence dropout masks of cells derived from this mixin.
-    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell as _DropoutMaskMixin
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell as DropoutMaskMixin
 except ImportError:  # pragma: no cover - only on Keras versions outside the pinned range
-    _DropoutMaskMixin = object
+    DropoutMaskMixin = object
 
 
-class RecurrentCell(keras.layers.Layer, _DropoutMaskMixin):
+class RecurrentCell(keras.layers.Layer, DropoutMaskMixin):
     """Shared behaviour of `SimpleRNNCell`, `LSTMCell` and `GRUCell`.
 
     Subclasses set `gates` (number of gate blocks in the fused kernel), build their weights, and implement

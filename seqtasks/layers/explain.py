@@ -10,6 +10,7 @@ import keras
 
 from seqtasks.layers import cudnn, rnn
 from seqtasks.layers.rnn import RNN
+from seqtasks.layers.validation import activation_name
 
 
 def _walk(layer, prefix: str = ""):
@@ -59,8 +60,6 @@ def describe(layer: RNN) -> dict:
 
 
 def _no_kernel_reason(cell) -> str:
-    from seqtasks.layers.validation import activation_name
-
     if cell.recurrent_dropout > 0:
         return f"recurrent_dropout={cell.recurrent_dropout}"
     names = [f"activation={activation_name(cell.activation)!r}"]

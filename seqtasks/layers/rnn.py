@@ -13,8 +13,7 @@ import tensorflow as tf
 from keras import ops
 
 from seqtasks.layers import fused
-from seqtasks.layers.base_cell import RecurrentCell
-from seqtasks.layers.base_cell import _DropoutMaskMixin as _DropoutRNNCell
+from seqtasks.layers.base_cell import DropoutMaskMixin, RecurrentCell
 
 # Below this many static steps the whole loop is unrolled by default on CPU; above it the while-loop body holds
 # `_CHUNK` steps. Unrolling removes per-iteration while-loop overhead (measured in bench/layers.py).
@@ -370,7 +369,7 @@ def layer_config(layer: RNN) -> dict:
 
 def _configure_keras_dropout_masks(cell, first_inputs, states) -> None:
     """Draws the per-sequence masks of Keras `DropoutRNNCell`s before the loop, as `keras.layers.RNN` does."""
-    if isinstance(cell, _DropoutRNNCell):
+    if isinstance(cell, DropoutMaskMixin):
         state = states[0] if isinstance(states, (list, tuple)) else states
         state = tf.nest.flatten(state)[0]
         cell.get_dropout_mask(first_inputs)
@@ -384,7 +383,7 @@ def _configure_keras_dropout_masks(cell, first_inputs, states) -> None:
 
 
 def _reset_keras_dropout_masks(cell) -> None:
-    if isinstance(cell, _DropoutRNNCell):
+    if isinstance(cell, DropoutMaskMixin):
         cell.reset_dropout_mask()
         cell.reset_recurrent_dropout_mask()
     if isinstance(cell, keras.layers.StackedRNNCells):
