@@ -63,37 +63,52 @@ class History:
         if plot:
             self.plot(self.run.curves)
 
+    def panels(self) -> list[tuple[str, list[tuple[str, list, list, str]]]]:
+        """What the curves show: `(title, [(label, steps, values, style)])` per panel.
+
+        Losses share the first panel (training per step and per epoch, validation per epoch, one scale); every
+        other validation metric gets a panel with its training counterpart; the monitored metric's title says so.
+        """
+        monitor = self.info.get("monitor")
+        steps = [e["step"] for e in self.epochs]
+
+        def epoch_series(key: str) -> list:
+            return [e.get(key, math.nan) for e in self.epochs]
+
+        def logged(key: str) -> bool:
+            return any(key in e for e in self.epochs)
+
+        losses = []
+        if self.steps:
+            losses.append(("train loss", [s["step"] for s in self.steps], [s.get("loss", math.nan) for s in self.steps], "-"))
+        if logged("loss"):
+            losses.append(("train loss (epoch mean)", steps, epoch_series("loss"), "o-"))
+        if logged("val_loss"):
+            losses.append(("val_loss", steps, epoch_series("val_loss"), "s-"))
+        panels = [("loss" + (" (monitored)" if monitor in ("loss", "val_loss") else ""), losses)]
+        for name in sorted({k[4:] for e in self.epochs for k in e if k.startswith("val_") and k != "val_loss"}):
+            series = [(f"train {name}", steps, epoch_series(name), "o-")] if logged(name) else []
+            series.append((f"val_{name}", steps, epoch_series(f"val_{name}"), "s-"))
+            panels.append((f"val_{name}" + (" (monitored)" if monitor == f"val_{name}" else ""), series))
+        return panels
+
     def plot(self, path: Path) -> None:
-        """Training loss per logged step and every validation metric per epoch, against the step."""
+        """Draws `panels()` into a PNG (written next to `path`, then renamed into place)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        val_keys = sorted({k for e in self.epochs for k in e if k.startswith("val_")})
-        fig, axes = plt.subplots(1, 1 + len(val_keys[1:]) if val_keys else 1, figsize=(6 + 4 * len(val_keys[1:]), 4))
-        axes = list(axes) if hasattr(axes, "__len__") else [axes]
-        ax = axes[0]
-        if self.steps:
-            ax.plot([s["step"] for s in self.steps], [s.get("loss", math.nan) for s in self.steps],
-                    label="train loss", alpha=0.8)
-        if self.epochs and "loss" in self.epochs[0]:
-            ax.plot([e["step"] for e in self.epochs], [e.get("loss", math.nan) for e in self.epochs],
-                    "o-", label="train loss (epoch mean)")
-        if val_keys:
-            ax.plot([e["step"] for e in self.epochs], [e.get(val_keys[0], math.nan) for e in self.epochs],
-                    "s-", label=val_keys[0])
-            if "val_loss" in val_keys:
-                ax.lines[-1].set_label("val_loss")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        for ax, key in zip(axes[1:], val_keys[1:], strict=False):
-            ax.plot([e["step"] for e in self.epochs], [e.get(key, math.nan) for e in self.epochs], "s-")
-            ax.set_title(key)
+        panels = self.panels()
+        fig, axes = plt.subplots(1, len(panels), figsize=(2 + 4 * len(panels), 4), squeeze=False)
+        for ax, (title, series) in zip(axes[0], panels, strict=True):
+            for label, xs, ys, style in series:
+                ax.plot(xs, ys, style, label=label, alpha=0.8 if style == "-" else 1.0)
+            ax.set_title(title)
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)
+            if series:
+                ax.legend()
         fig.tight_layout()
         tmp = path.with_name(path.stem + ".tmp.png")
         fig.savefig(tmp, dpi=100)

@@ -311,6 +311,7 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
         val_ds = _distribute_options(val_ds)
     monitor = task.monitor if val_ds is not None else "loss"
     mode = task.monitor_mode if val_ds is not None else "min"
+    history.info["monitor"] = monitor  # the curves mark it from the first epoch's plot on
     verbose = _verbosity(cfg.verbose)
     start_epoch = int(loop.state.epoch.numpy())
     offset = int(loop.state.batch_in_epoch.numpy())

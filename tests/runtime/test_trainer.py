@@ -142,3 +142,24 @@ def test_finetune_refuses_other_model_settings_before_reading_data(tmp_path, mon
         commands.finetune("toy_regression", tmp_path / "src", tmp_path / "ft", overrides=["model.units=4"],
                           data_paths=["unused.csv"])
     assert prepared == []
+
+
+def test_curves_show_every_validation_metric_and_mark_the_monitored_one(tmp_path):
+    from seqtasks.runtime.reporting import History
+    from seqtasks.runtime.run_dir import RunDir
+
+    run = RunDir.at(tmp_path)
+    history = History(run, writer=False)
+    history.info["monitor"] = "val_cer"
+    for epoch in range(3):
+        history.log_step(10 * epoch + 5, {"loss": 2.0 - epoch})
+        history.log_epoch(epoch, 10 * epoch + 10, {"loss": 2.0 - epoch, "cer": 0.5, "val_loss": 2.5 - epoch,
+                                                   "val_cer": 0.4, "val_infeasible": 0.0})
+    panels = {title: [label for label, *_ in series] for title, series in history.panels()}
+    assert panels == {
+        "loss": ["train loss", "train loss (epoch mean)", "val_loss"],
+        "val_cer (monitored)": ["train cer", "val_cer"],
+        "val_infeasible": ["val_infeasible"],
+    }
+    history.plot(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 1000
