@@ -16,6 +16,7 @@ from pathlib import Path
 from seqtasks.runtime import (
     build_for_training,
     evaluate_best,
+    export_atomically,
     fit,
     precision_policy,
     recipe_parser,
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
 
     # 6. Export the `transcribe` SavedModel (waveform + sample rate -> transcript, all in the graph).
-    export_dir = task.export(best_model, run.export_dir(config.export.dir))
+    export_dir = export_atomically(task, best_model, run.export_dir(config.export.dir))
     print(f"exported: {export_dir}")
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from seqtasks.runtime import (
     build_for_training,
     evaluate_best,
+    export_atomically,
     fit,
     precision_policy,
     recipe_parser,
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
 
     # 6. Export a SavedModel with `generate` and `score` signatures, and show a sample.
-    export_dir = task.export(best_model, run.export_dir(config.export.dir))
+    export_dir = export_atomically(task, best_model, run.export_dir(config.export.dir))
     print(f"exported: {export_dir}")
     task.predict(best_model, ["ROMEO:"], sys.stdout)
     return 0

@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a trained run's best model as a SavedModel")
     _common(p, task_required=False)
-    p.add_argument("--out", help="export folder (default: RUN/export)")
+    p.add_argument("--out", help="export folder (default: RUN/export); must be new, empty or a previous export "
+                   "of this run: a folder holding anything else is never emptied")
+    p.add_argument("--force", action="store_true",
+                   help="also replace a previous seqtasks export of another run (never other files)")
 
     p = sub.add_parser("finetune", help="continue a trained run on your own data, in a new run directory")
     _common(p, task_required=False)
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir.require_trained()  # before waiting for inputs on stdin
         commands.predict(run_dir.root, _read_inputs(args), task_name, args.overrides)
     elif args.command == "export":
-        print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides)}")
+        print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides, force=args.force)}")
     elif args.command == "finetune":
         # The source run is never written to: without --workdir the new run goes next to it.
         workdir = args.workdir or str(Path(args.source).resolve()) + "-finetuned"

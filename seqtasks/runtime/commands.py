@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import tensorflow as tf
 
 from seqtasks.config import RunConfig, config_to_dict, load_config, read_yaml, save_config
 from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.runtime.export import check_export_target, export_atomically
 from seqtasks.runtime.optimizers import make_optimizer
 from seqtasks.runtime.precision import resolve_policy
 from seqtasks.runtime.reporting import History
@@ -242,7 +241,7 @@ def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, 
     result.history.save()
     export_dir = None
     if config.export.after_train:
-        export_dir = task.export(final, run.export_dir(config.export.dir))
+        export_dir = export_atomically(task, final, run.export_dir(config.export.dir))
     return TrainOutcome(run, result, evaluation, export_dir)
 
 
@@ -306,21 +305,20 @@ def export(
     task_name: str | None = None,
     export_dir: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
+    force: bool = False,
 ) -> Path:
-    """`seqtasks export`: writes the best model as a SavedModel (default: RUN/export)."""
-    task, model = load_trained(workdir, task_name, overrides)
-    target = Path(export_dir) if export_dir else task.run.export_dir(task.config.export.dir)
-    # Write next to the target and swap it in, so a failed export never leaves half a SavedModel behind.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        task.export(model, tmp / "model")
-        if target.exists():
-            shutil.rmtree(target)
-        (tmp / "model").rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    """`seqtasks export`: writes the best model as a SavedModel (default: RUN/export).
+
+    The target is replaced only when it is missing, empty or a previous seqtasks export of this run (`force`:
+    of any run); see `seqtasks.runtime.export`. It is checked before the model is loaded.
+    """
+    run, task_name = task_for_run(workdir, task_name)
+    run.require_trained()
+    own_dir = run.export_dir(resolve_config(task_name, run, (), overrides).export.dir).resolve()
+    target = Path(export_dir).expanduser().resolve() if export_dir else own_dir
+    check_export_target(target, run.root, own_dir, force)  # before the (slow) model load
+    task, model = load_trained(run.root, task_name, overrides)
+    return export_atomically(task, model, target, force=force)
 
 
 __all__ = [
