@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqtasks.errors import SeqtasksError
+from seqtasks.errors import SeqtasksError, report_errors
 
 
 def _common(p: argparse.ArgumentParser, task_required: bool) -> None:
@@ -143,14 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set SEQTASKS_TF_LOG=1 to see them.
     """
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except SeqtasksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted (the run resumes from its last checkpoint when started again)", file=sys.stderr)
-        return 130
+    return report_errors(lambda: run(args))
 
 
 if __name__ == "__main__":

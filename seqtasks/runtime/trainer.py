@@ -29,7 +29,7 @@ from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime import keras_compat
 from seqtasks.runtime.optimizers import time_progress_variable
 from seqtasks.runtime.reporting import History
-from seqtasks.runtime.run_dir import RunDir
+from seqtasks.runtime.run_dir import RunDir, commit_attempt
 from seqtasks.runtime.strategy import is_chief, write_dir
 from seqtasks.tasks.base import weight_key
 
@@ -233,6 +233,7 @@ class _Loop:
         self.elapsed_before = 0.0
         self.stopped = "epochs"
         self.last_saved: tuple[int, int, int] | None = None
+        self.recorded = False
         self.history: History | None = None
         # Workers of a multi-worker run must agree on the learning rate: there the schedule follows steps only.
         progress = time_progress_variable(model.optimizer)
@@ -255,7 +256,12 @@ class _Loop:
         self.state.epoch.assign(epoch)
         self.state.batch_in_epoch.assign(batch_in_epoch)
         self.state.elapsed_seconds.assign(self.elapsed())
+        if not self.recorded and self.checkpoints.chief:
+            # The command is known to proceed: its settings become the run's (see run_dir.begin_attempt).
+            self.run.record(self.task.config, self.task.name)
+            self.recorded = True
         self.checkpoints.save(step)
+        commit_attempt(self.run)
         # The step log must reach the checkpoint's step, or a resume would leave a gap in it.
         self.history.save(plot=False)
 
