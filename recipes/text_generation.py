@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from seqtasks.errors import report_errors
 from seqtasks.runtime import (
     build_for_training,
     evaluate_best,
@@ -64,4 +65,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_errors(main))  # user errors: one `error:` line and exit status 2, as from `seqtasks`

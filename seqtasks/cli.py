@@ -86,15 +86,41 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     inputs = list(args.inputs)
     if args.input_file:
         if args.input_file == "-":
-            inputs += [line.rstrip("\n") for line in sys.stdin]
+            inputs += _stdin_text().splitlines()
         else:
             path = Path(args.input_file)
             if not path.is_file():
                 raise DataError(f"input file {path} does not exist")
-            inputs += [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()]
+            inputs += _decode(path.read_bytes(), f"input file {path}").splitlines()
     elif not inputs and not sys.stdin.isatty():
-        inputs = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        inputs = [line for line in _stdin_text().splitlines() if line.strip()]
     return inputs
+
+
+def _stdin_text() -> str:
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        return _decode(buffer.read(), "standard input")
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as e:
+        raise _not_utf8("standard input", e) from None
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise _not_utf8(name, e, f", line {line}") from None
+
+
+def _not_utf8(name: str, e: UnicodeDecodeError, where: str = "") -> Exception:
+    from seqtasks.errors import DataError
+
+    byte = e.object[e.start] if isinstance(e.object, bytes) else None
+    detail = f"byte 0x{byte:02x} at offset {e.start}{where}" if byte is not None else e.reason
+    return DataError(f"{name} is not UTF-8 text ({detail}); convert it to UTF-8, e.g. with `iconv -f latin1 -t utf-8`")
 
 
 def run(args: argparse.Namespace) -> int:

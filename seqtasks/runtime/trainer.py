@@ -12,6 +12,7 @@ replaces the `checkpoint` index file atomically, so "latest" always names a comp
 
 from __future__ import annotations
 
+import errno
 import math
 import re
 import shutil
@@ -25,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from seqtasks import errors as seqtasks_errors
-from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.errors import CheckpointError, ConfigError, TrainingError
 from seqtasks.runtime import keras_compat
 from seqtasks.runtime.optimizers import time_progress_variable
 from seqtasks.runtime.reporting import History
@@ -220,6 +221,34 @@ class _LoopCallback(keras.callbacks.Callback):
         self.epoch_logs = dict(logs or {})
 
 
+class _FiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, before that step can be checkpointed (it runs first)."""
+
+    def __init__(self, loop: _Loop):
+        super().__init__()
+        self.loop = loop
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        value = float(loss)
+        if not math.isfinite(value):
+            step = int(self.loop.step_var.numpy())
+            last = tf.train.latest_checkpoint(str(self.loop.run.checkpoints))
+            kept = f"the run keeps its last checkpoint {Path(last).name}" if last else "nothing was saved"
+            raise TrainingError(
+                f"the training loss became {value} at step {step} ({kept}). Fix: lower train.learning_rate "
+                "or clip gradients harder (train.clip_global_norm), then run the command again"
+            )
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, tf.errors.OpError) and "no space left" in (error.message or "").lower()
+
+
 class _Loop:
     def __init__(self, task: Task, model: keras.Model, run: RunDir, strategy):
         cfg = task.config.train
@@ -256,14 +285,25 @@ class _Loop:
         self.state.epoch.assign(epoch)
         self.state.batch_in_epoch.assign(batch_in_epoch)
         self.state.elapsed_seconds.assign(self.elapsed())
-        if not self.recorded and self.checkpoints.chief:
-            # The command is known to proceed: its settings become the run's (see run_dir.begin_attempt).
-            self.run.record(self.task.config, self.task.name)
-            self.recorded = True
-        self.checkpoints.save(step)
-        commit_attempt(self.run)
-        # The step log must reach the checkpoint's step, or a resume would leave a gap in it.
-        self.history.save(plot=False)
+        previous = tf.train.latest_checkpoint(str(self.run.checkpoints))
+        try:
+            if not self.recorded and self.checkpoints.chief:
+                # The command is known to proceed: its settings become the run's (see run_dir.begin_attempt).
+                self.run.record(self.task.config, self.task.name)
+                self.recorded = True
+            self.checkpoints.save(step)
+            commit_attempt(self.run)
+            # The step log must reach the checkpoint's step, or a resume would leave a gap in it.
+            self.history.save(plot=False)
+        except (OSError, tf.errors.OpError) as e:
+            if not _disk_full(e):
+                raise
+            # The 'checkpoint' index is replaced last, so it still names the previous complete checkpoint.
+            kept = f"the previous checkpoint {Path(previous).name} is intact" if previous else "no checkpoint was kept"
+            raise CheckpointError(
+                f"no space left on the disk of {self.run.root} while saving the checkpoint of step {step} ({kept}). "
+                "Fix: free disk space (or lower train.keep_checkpoints), then run the same command to resume"
+            ) from None
 
 
 def _verbosity(setting: str) -> int:
@@ -339,7 +379,8 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
                     val = model.evaluate(val_ds, verbose=0, return_dict=True)
                     logs = {f"val_{k}": v for k, v in val.items()}
             else:
-                model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose, callbacks=[callback])
+                model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose,
+                          callbacks=[_FiniteLossGuard(loop), callback])
                 logs = callback.epoch_logs
         except tf.errors.OpError as error:
             _unwrap_input_error(error)

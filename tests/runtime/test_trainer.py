@@ -142,3 +142,47 @@ def test_finetune_refuses_other_model_settings_before_reading_data(tmp_path, mon
         commands.finetune("toy_regression", tmp_path / "src", tmp_path / "ft", overrides=["model.units=4"],
                           data_paths=["unused.csv"])
     assert prepared == []
+
+
+def test_a_non_finite_loss_stops_the_run_in_one_line(tmp_path, monkeypatch, capsys):
+    from seqtasks import cli
+    from tests.runtime.toy import ToyTask
+
+    commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])
+    original = ToyTask.prepare_data
+
+    def poisoned(self, source=None):
+        original(self, source)
+        self.y[self.y.size // 2:] = np.nan
+
+    monkeypatch.setattr(ToyTask, "prepare_data", poisoned)
+    code = cli.main(["train", "--task", "toy_regression", "--workdir", str(tmp_path / "run"),
+                     "--set", "train.epochs=2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "the training loss became nan at step" in err and "keeps its last checkpoint ckpt-5" in err
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-5")
+    monkeypatch.setattr(ToyTask, "prepare_data", original)
+    assert all(np.isfinite(w).all() for w in final_weights(tmp_path / "run"))
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+
+    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3"]
+    original = trainer.Checkpoints.save
+
+    def full_at_step_6(self, step):
+        if step == 6:
+            (self.run.checkpoints / "ckpt-6.data-00000-of-00001").write_bytes(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, step)
+
+    monkeypatch.setattr(trainer.Checkpoints, "save", full_at_step_6)
+    with pytest.raises(CheckpointError, match=r"^no space left on the disk of .* checkpoint of step 6 \(the "
+                                              r"previous checkpoint ckpt-5 is intact\)\. Fix: free disk space"):
+        commands.train("toy_regression", tmp_path / "run", overrides=sets)
+    monkeypatch.setattr(trainer.Checkpoints, "save", original)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-5")
+    resumed = commands.train("toy_regression", tmp_path / "run")
+    assert resumed.fit.step == 15
