@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import re
 import shutil
 import sys
@@ -148,19 +149,16 @@ class Checkpoints:
         self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, str(self._best_dir), max_to_keep=1)
 
     def restore_latest(self) -> str | None:
-        """Restores the newest checkpoint of the run (model, optimizer, position); returns its path or None."""
-        latest = tf.train.latest_checkpoint(str(self.run.checkpoints))
-        if latest is None:
+        """Restores the newest readable checkpoint of the run (model, optimizer, position); returns its path or
+        None. An unreadable one (e.g. truncated by a full disk) is skipped with a warning line."""
+        candidates = checkpoint_paths(self.run.checkpoints)
+        if not candidates:
             return None
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"checkpoint {latest} does not fit the model built from the current config ({first}); "
-                "resume with the run's own config.yaml, or train in a new --workdir"
-            ) from None
-        return latest
+        return _restore_first_readable(
+            candidates,
+            lambda path: self.checkpoint.restore(path).assert_existing_objects_matched(),
+            "resume with the run's own config.yaml, or train in a new --workdir",
+        )
 
     def save(self, step: int) -> None:
         self.manager.save(checkpoint_number=step)
@@ -174,23 +172,68 @@ class Checkpoints:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = True) -> str:
-    """Loads a trained run's weights into `model` (the best model if there is one, else the latest checkpoint)."""
-    dirs = [run.best, run.checkpoints] if prefer_best else [run.checkpoints, run.best]
-    for d in dirs:
-        path = tf.train.latest_checkpoint(str(d))
-        if path is None:
-            continue
-        status = tf.train.Checkpoint(model=model_variables(model)).restore(path)
+def checkpoint_paths(directory: Path) -> list[str]:
+    """The checkpoints that `directory`'s 'checkpoint' index lists, newest first."""
+    state = tf.train.get_checkpoint_state(str(directory))
+    if state is None or not state.model_checkpoint_path:
+        return []
+    listed = [p for p in reversed(state.all_model_checkpoint_paths) if p != state.model_checkpoint_path]
+    return [os.path.join(str(directory), p) for p in [state.model_checkpoint_path, *listed]]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _restore_first_readable(candidates: list[str], restore, fix: str) -> str:
+    """Runs `restore(path)` on the first readable checkpoint of `candidates` (newest first) and returns it.
+
+    A checkpoint that does not fit the model stops with a one-line CheckpointError (an older one would not fit
+    either); an unreadable one (truncated, missing files) is skipped with one warning line.
+    """
+    unreadable = []
+    for path in candidates:
         try:
-            status.expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            restore(path)
+        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
             raise CheckpointError(
-                f"checkpoint {path} does not fit the model built from {run.config} ({first})"
+                f"checkpoint {path} does not fit the model built from the current config ({_first_line(e)}); {fix}"
             ) from None
+        except (IndexError, OSError, tf.errors.OpError) as e:
+            unreadable.append((path, e))
+            continue
+        if unreadable:
+            bad = ", ".join(Path(p).name for p, _ in unreadable)
+            print(
+                f"warning: checkpoint {bad} in {Path(path).parent} is unreadable ({_first_line(unreadable[0][1])}); "
+                f"using {Path(path).name} instead",
+                file=sys.stderr,
+                flush=True,
+            )
         return path
-    raise CheckpointError(f"run directory {run.root} holds no checkpoint; train it first with `seqtasks train`")
+    first, error = unreadable[0]
+    raise CheckpointError(
+        f"no checkpoint of {Path(first).parent} is readable (newest: {Path(first).name}, {_first_line(error)}); "
+        "train again in a new --workdir"
+    )
+
+
+def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = True) -> str:
+    """Loads a trained run's weights into `model` (the best model if there is one, else the latest checkpoint;
+    an unreadable checkpoint falls back to the next one with a warning line)."""
+    dirs = [run.best, run.checkpoints] if prefer_best else [run.checkpoints, run.best]
+    candidates = [path for d in dirs for path in checkpoint_paths(d)]
+    if not candidates:
+        raise CheckpointError(
+            f"run directory {run.root} holds no checkpoint; train it first with `seqtasks train`"
+        )
+    checkpoint = tf.train.Checkpoint(model=model_variables(model))
+    return _restore_first_readable(
+        candidates,
+        lambda path: checkpoint.restore(path).expect_partial().assert_existing_objects_matched(),
+        f"use the run's own config ({run.config})",
+    )
 
 
 class _LoopCallback(keras.callbacks.Callback):

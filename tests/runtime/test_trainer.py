@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,28 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-5")
     resumed = commands.train("toy_regression", tmp_path / "run")
     assert resumed.fit.step == 15
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [*TINY, "train.epochs=2", "train.checkpoint_every_steps=3"]
+    commands.train("toy_regression", run, overrides=sets)  # checkpoints 6, 9, 10
+
+    def truncate(path):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    truncate(run / "checkpoints" / "ckpt-10.data-00000-of-00001")
+    capsys.readouterr()
+    again = commands.train("toy_regression", run, overrides=["train.epochs=3"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert err == [f"warning: checkpoint ckpt-10 in {run / 'checkpoints'} is unreadable (Read less bytes than "
+                   "requested); using ckpt-9 instead"]
+    assert again.fit.step == 15
+    truncate(Path(tf.train.latest_checkpoint(str(run / "best")) + ".data-00000-of-00001"))
+    commands.load_trained(run)  # the best model is unreadable: the latest checkpoint is used, with a warning
+    assert "is unreadable" in capsys.readouterr().err
+    for path in (run / "checkpoints").glob("*.data-*"):
+        truncate(path)
+    with pytest.raises(CheckpointError, match=r"^no checkpoint of .*checkpoints is readable \(newest: ckpt-15, "):
+        commands.train("toy_regression", run, overrides=["train.epochs=4"])
