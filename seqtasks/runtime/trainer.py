@@ -113,6 +113,20 @@ def model_variables(model: keras.Model) -> dict[str, Any]:
     return {f"{i:04d}/{weight_key(v.path)}": v for i, v in enumerate(model.weights)}
 
 
+def random_states(model: keras.Model) -> dict[str, Any]:
+    """The state variables of every `keras.random.SeedGenerator` in the model's layers (dropout, recurrent
+    dropout, SpecAugment), keyed by position.
+
+    Keras keeps them out of `model.weights`; checkpointing them makes a resumed run draw the same dropout
+    masks as an uninterrupted one.
+    """
+    states = {}
+    for i, layer in enumerate(model._flatten_layers(include_self=True, recursive=True)):
+        for j, generator in enumerate(getattr(layer, "_seed_generators", None) or []):
+            states[f"{i:04d}/{j}"] = generator.state
+    return states
+
+
 class TrainingState:
     """The checkpointed training position and early-stopping state, besides the model and optimizer."""
 
@@ -141,7 +155,11 @@ class Checkpoints:
         self.run = run
         self.chief = is_chief(strategy)
         weights = model_variables(model)
-        self.checkpoint = tf.train.Checkpoint(model=weights, optimizer=model.optimizer, **state.trackables())
+        self.checkpoint = tf.train.Checkpoint(
+            model=weights, optimizer=model.optimizer, random=random_states(model), **state.trackables()
+        )
+        # Checkpoints written before the random states were saved restore without them.
+        self._without_random = tf.train.Checkpoint(model=weights, optimizer=model.optimizer, **state.trackables())
         self.best_checkpoint = tf.train.Checkpoint(model=weights)
         self._dir = write_dir(run.checkpoints, strategy)
         self._best_dir = write_dir(run.best, strategy)
@@ -156,9 +174,14 @@ class Checkpoints:
             return None
         return _restore_first_readable(
             candidates,
-            lambda path: self.checkpoint.restore(path).assert_existing_objects_matched(),
+            lambda path: self._restore(path).assert_existing_objects_matched(),
             "resume with the run's own config.yaml, or train in a new --workdir",
         )
+
+    def _restore(self, path: str):
+        names = {name for name, _ in tf.train.list_variables(path)}
+        with_random = any(name.startswith("random/") for name in names)
+        return (self.checkpoint if with_random else self._without_random).restore(path)
 
     def save(self, step: int) -> None:
         self.manager.save(checkpoint_number=step)

@@ -23,8 +23,10 @@ def final_weights(run_dir):
     return [w.numpy() for w in model.weights]
 
 
-def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch):
-    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3"]  # 5 steps per epoch
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch, dropout):
+    # 5 steps per epoch; with dropout the masks after the resume must be those of the uninterrupted run.
+    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3", f"model.dropout={dropout}"]
     straight = commands.train("toy_regression", tmp_path / "straight", overrides=sets)
     assert straight.fit.step == 15
 
@@ -212,3 +214,28 @@ def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, 
         truncate(path)
     with pytest.raises(CheckpointError, match=r"^no checkpoint of .*checkpoints is readable \(newest: ckpt-15, "):
         commands.train("toy_regression", run, overrides=["train.epochs=4"])
+
+
+def test_resume_with_recurrent_dropout_matches_uninterrupted_run(tmp_path, monkeypatch):
+    # seqtasks' own cells: input and recurrent dropout masks come from their SeedGenerator, checkpointed too.
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be, that is the question, whether tis nobler\n" * 40)
+    sets = ["model.units=8", "model.embedding_dim=4", "data.seq_len=16", "train.epochs=2", "train.verbose=none",
+            "export.after_train=false", "train.max_minutes=0", "train.batch_size=8", "train.checkpoint_every_steps=4",
+            "model.dropout=0.3", "model.recurrent_dropout=0.3", "train.mixed_precision='off'",
+            "train.early_stopping_patience=0"]
+    commands.train("text_generation", tmp_path / "a", overrides=sets, data_paths=[str(text)])
+    original = trainer._LoopCallback.on_train_batch_end
+
+    def crash_at_step_6(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.loop.step_var.numpy()) == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        commands.train("text_generation", tmp_path / "b", overrides=sets, data_paths=[str(text)])
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    commands.train("text_generation", tmp_path / "b")
+    for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
