@@ -13,9 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from seqtasks.errors import report_errors
 from seqtasks.runtime import (
     build_for_training,
     evaluate_best,
+    export_atomically,
     fit,
     precision_policy,
     recipe_parser,
@@ -69,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     result.history.save()
 
     # 6. Export a SavedModel whose signature takes raw strings (tokenization inside the graph), and predict.
-    export_dir = task.export(best_model, run.export_dir(config.export.dir))
+    export_dir = export_atomically(task, best_model, run.export_dir(config.export.dir))
     print(f"exported: {export_dir}")
     task.predict(best_model, EXAMPLES, sys.stdout)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_errors(main))  # user errors: one `error:` line and exit status 2, as from `seqtasks`

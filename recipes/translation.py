@@ -14,9 +14,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from seqtasks.errors import report_errors
 from seqtasks.runtime import (
     build_for_training,
     evaluate_best,
+    export_atomically,
     fit,
     precision_policy,
     recipe_parser,
@@ -58,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     print({k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()})
 
     # 6. Export a SavedModel whose `translate` signature maps source strings to translated strings, and show it.
-    export_dir = task.export(best_model, run.export_dir(config.export.dir))
+    export_dir = export_atomically(task, best_model, run.export_dir(config.export.dir))
     print(f"exported: {export_dir}")
     task.predict(best_model, ["How are you?", "I don't know what to say."], sys.stdout)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report_errors(main))  # user errors: one `error:` line and exit status 2, as from `seqtasks`

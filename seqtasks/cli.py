@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from seqtasks.errors import SeqtasksError
+from seqtasks.errors import SeqtasksError, report_errors
 
 
 def _common(p: argparse.ArgumentParser, task_required: bool) -> None:
@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a trained run's best model as a SavedModel")
     _common(p, task_required=False)
-    p.add_argument("--out", help="export folder (default: RUN/export)")
+    p.add_argument("--out", help="export folder (default: RUN/export); must be new, empty or a previous export "
+                   "of this run: a folder holding anything else is never emptied")
+    p.add_argument("--force", action="store_true",
+                   help="also replace a previous seqtasks export of another run (never other files)")
 
     p = sub.add_parser("finetune", help="continue a trained run on your own data, in a new run directory")
     _common(p, task_required=False)
@@ -83,15 +86,41 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     inputs = list(args.inputs)
     if args.input_file:
         if args.input_file == "-":
-            inputs += [line.rstrip("\n") for line in sys.stdin]
+            inputs += _stdin_text().splitlines()
         else:
             path = Path(args.input_file)
             if not path.is_file():
                 raise DataError(f"input file {path} does not exist")
-            inputs += [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()]
+            inputs += _decode(path.read_bytes(), f"input file {path}").splitlines()
     elif not inputs and not sys.stdin.isatty():
-        inputs = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        inputs = [line for line in _stdin_text().splitlines() if line.strip()]
     return inputs
+
+
+def _stdin_text() -> str:
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        return _decode(buffer.read(), "standard input")
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as e:
+        raise _not_utf8("standard input", e) from None
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise _not_utf8(name, e, f", line {line}") from None
+
+
+def _not_utf8(name: str, e: UnicodeDecodeError, where: str = "") -> Exception:
+    from seqtasks.errors import DataError
+
+    byte = e.object[e.start] if isinstance(e.object, bytes) else None
+    detail = f"byte 0x{byte:02x} at offset {e.start}{where}" if byte is not None else e.reason
+    return DataError(f"{name} is not UTF-8 text ({detail}); convert it to UTF-8, e.g. with `iconv -f latin1 -t utf-8`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir.require_trained()  # before waiting for inputs on stdin
         commands.predict(run_dir.root, _read_inputs(args), task_name, args.overrides)
     elif args.command == "export":
-        print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides)}")
+        print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides, force=args.force)}")
     elif args.command == "finetune":
         # The source run is never written to: without --workdir the new run goes next to it.
         workdir = args.workdir or str(Path(args.source).resolve()) + "-finetuned"
@@ -140,14 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set SEQTASKS_TF_LOG=1 to see them.
     """
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except SeqtasksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted (the run resumes from its last checkpoint when started again)", file=sys.stderr)
-        return 130
+    return report_errors(lambda: run(args))
 
 
 if __name__ == "__main__":

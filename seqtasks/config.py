@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -293,11 +294,62 @@ def _type_name(tp: Any) -> str:
 
 def _convert(tp: Any, value: Any, dotted: str, source: str, from_string: bool) -> Any:
     try:
-        return _coerce(tp, value, from_string)
+        converted = _coerce(tp, value, from_string)
     except (TypeError, ValueError):
         raise ConfigError(
             f"config key '{dotted}' (from {source}) expects {_type_name(tp)}, got {value!r}"
         ) from None
+    check_value(dotted, converted, source)
+    return converted
+
+
+# ---------------------------------------------------------------------------------------------- values
+
+# Allowed ranges by key name, shared by every task's schema (a key means the same thing in every task):
+# key -> (low, high, low_inclusive, high_inclusive). Keys ending in "dropout" must lie in [0, 1).
+_MIN_1 = (1, None, True, False)
+_MIN_0 = (0, None, True, False)
+_POSITIVE = (0, None, False, False)
+_FRACTION = (0, 1, True, False)
+VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "batch_size": _MIN_1, "predict_batch_size": _MIN_1, "epochs": _MIN_1,
+    "units": _MIN_1, "encoder_units": _MIN_1, "decoder_units": _MIN_1, "attention_units": _MIN_0,
+    "num_layers": _MIN_1, "encoder_layers": _MIN_1, "decoder_layers": _MIN_1, "embedding_dim": _MIN_1,
+    "seq_len": _MIN_1, "chunk_len": _MIN_1, "vocab_size": _MIN_1, "source_vocab_size": _MIN_1,
+    "target_vocab_size": _MIN_1, "beam_size": _MIN_1, "beam_width": _MIN_1, "num_samples": _MIN_1,
+    "learning_rate": _POSITIVE, "steps_per_epoch": _MIN_0, "max_minutes": _MIN_0, "warmup_steps": _MIN_0,
+    "decay_steps": _MIN_0, "weight_decay": _MIN_0, "clip_global_norm": _MIN_0, "clip_norm": _MIN_0,
+    "clip_value": _MIN_0, "checkpoint_every_steps": _MIN_0, "keep_checkpoints": _MIN_1,
+    "early_stopping_patience": _MIN_0, "log_every_steps": _MIN_0, "min_lr_ratio": (0, 1, True, True),
+    "validation_fraction": _FRACTION, "validation_split": _FRACTION, "label_smoothing": _FRACTION,
+}
+
+
+def check_value(dotted: str, value: Any, source: str = "config") -> None:
+    """Raises a one-line ConfigError when a number is not finite or outside its key's range (`VALUE_RANGES`).
+
+    Called for every value a file or `--set` gives, in every task's schema, so that a bad value stops the
+    command before anything runs instead of failing deep inside TensorFlow (or training to NaN).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    where = f"config key '{dotted}' (from {source})"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}; give a number")
+    key = dotted.split(".")[-1]
+    bounds = (0, 1, True, False) if key.endswith("dropout") else VALUE_RANGES.get(key)
+    if bounds is None:
+        return
+    low, high, low_in, high_in = bounds
+    too_low = low is not None and (value < low if low_in else value <= low)
+    too_high = high is not None and (value > high if high_in else value >= high)
+    if not (too_low or too_high):
+        return
+    if high is None:
+        wanted = f"at least {low}" if low_in else f"greater than {low}"
+    else:
+        wanted = f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+    raise ConfigError(f"{where} must be {wanted}, got {value}; fix the value")
 
 
 def _coerce(tp: Any, value: Any, from_string: bool) -> Any:

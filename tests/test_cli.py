@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -79,7 +80,7 @@ def test_unknown_task_and_missing_run(capsys, tmp_path):
     assert_one_line_error(code, err, "config file")
 
 
-def test_cli_train_predict_export_roundtrip(capsys, tmp_path):
+def test_cli_train_predict_export_roundtrip(capsys, tmp_path, monkeypatch):
     text = tmp_path / "t.txt"
     text.write_text("to be or not to be, that is the question\n" * 30)
     sets = ["model.units=8", "model.embedding_dim=4", "data.seq_len=16", "train.epochs=1", "train.verbose=none",
@@ -93,6 +94,31 @@ def test_cli_train_predict_export_roundtrip(capsys, tmp_path):
     assert code == 0 and out.startswith("to be") and len(out.rstrip("\n")) == len("to be") + 12
     code, out, _ = run_main(capsys, "export", "--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "sm"))
     assert code == 0 and (tmp_path / "sm" / "saved_model.pb").is_file()
+    latin1 = tmp_path / "prompts.txt"
+    latin1.write_bytes(b"ok\ncaf\xe9\n")
+    code, _, err = run_main(capsys, "predict", "--workdir", str(tmp_path / "run"), "--input-file", str(latin1))
+    assert_one_line_error(code, err, f"input file {latin1} is not UTF-8 text (byte 0xe9 at offset 6, line 2)")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"caf\xe9\n"), encoding="utf-8"))
+    code, _, err = run_main(capsys, "predict", "--workdir", str(tmp_path / "run"), "--input-file", "-")
+    assert_one_line_error(code, err, "standard input is not UTF-8 text (byte 0xe9 at offset 3")
     code, _, err = run_main(capsys, "finetune", "--from", str(tmp_path / "run"), "--workdir", str(tmp_path / "run"),
                             "--data", str(text))
     assert_one_line_error(code, err, "must differ from --from")
+
+
+@pytest.mark.parametrize("override", ["train.batch_size=0", "model.dropout=1.5", "train.learning_rate=nan"])
+def test_bad_values_are_one_line_errors_from_the_cli_and_the_recipes(capsys, tmp_path, override):
+    code, _, err = run_main(capsys, "train", "--task", "text_generation", "--workdir", str(tmp_path / "run"),
+                            "--set", override)
+    assert_one_line_error(code, err, f"config key '{override.split('=')[0]}' (from --set) must be")
+    if override != "train.batch_size=0":
+        return
+    proc = subprocess.run(  # the recipes report user errors through the same helper as the CLI
+        [sys.executable, str(Path(__file__).parents[1] / "recipes" / "text_generation.py"),
+         "--workdir", str(tmp_path / "run"), "--set", override],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [
+        "error: config key 'train.batch_size' (from --set) must be at least 1, got 0; fix the value"]
+    assert not (tmp_path / "run").exists()

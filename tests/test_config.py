@@ -117,3 +117,41 @@ def test_every_field_has_a_comment_in_default_yaml():
 
 def test_base_runconfig_has_the_five_sections():
     assert [f.name for f in dataclasses.fields(RunConfig)] == ["data", "model", "train", "eval", "export"]
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [("train.batch_size=0", "'train.batch_size' (from --set) must be at least 1, got 0"),
+     ("data.seq_len=0", "'data.seq_len' (from --set) must be at least 1, got 0"),
+     ("model.units=0", "'model.units' (from --set) must be at least 1"),
+     ("model.num_layers=0", "'model.num_layers' (from --set) must be at least 1"),
+     ("model.dropout=1.5", "'model.dropout' (from --set) must be in [0, 1), got 1.5"),
+     ("model.recurrent_dropout=-0.1", "must be in [0, 1)"),
+     ("train.learning_rate=nan", "'train.learning_rate' (from --set) must be a finite number, got nan"),
+     ("train.learning_rate=0", "must be greater than 0"),
+     ("train.max_minutes=inf", "must be a finite number"),
+     ("train.epochs=0", "'train.epochs' (from --set) must be at least 1, got 0")],
+)
+def test_bad_values_are_one_line_errors(override, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(TextGenerationConfig, overrides=[override])
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_values_in_files_and_every_task_schema(tmp_path):
+    from seqtasks.config import check_value, flatten
+    from seqtasks.tasks import get_task
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  batch_size: 0\n")
+    with pytest.raises(ConfigError, match=rf"'train.batch_size' \(from {bad}\) must be at least 1"):
+        load_config(TextGenerationConfig, [bad])
+    for name in ("text_generation", "sentiment", "translation", "speech_recognition", "memory"):
+        cls = get_task(name).config_class
+        for key, value in flatten(cls()).items():
+            check_value(key, value)  # every default is valid
+        with pytest.raises(ConfigError, match="must be at least 1"):
+            load_config(cls, overrides=["train.batch_size=0"])  # one shared rule, every task
+        if hasattr(cls().model, "dropout"):
+            with pytest.raises(ConfigError, match=r"must be in \[0, 1\)"):
+                load_config(cls, overrides=["model.dropout=1.5"])

@@ -18,6 +18,7 @@ from seqtasks.runtime.commands import (
     task_for_run,
     train,
 )
+from seqtasks.runtime.export import export_atomically
 from seqtasks.runtime.optimizers import (
     WarmupSchedule,
     clipping_kwargs,
@@ -44,6 +45,7 @@ __all__ = [
     "epoch_dataset",
     "evaluate",
     "export",
+    "export_atomically",
     "finetune",
     "fit",
     "is_chief",

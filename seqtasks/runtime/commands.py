@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +18,19 @@ from typing import Any, TextIO
 import keras
 import tensorflow as tf
 
-from seqtasks.config import RunConfig, config_to_dict, load_config, read_yaml, save_config
+from seqtasks.config import RunConfig, config_to_dict, load_config, read_yaml
 from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.runtime.export import check_export_target, export_atomically
 from seqtasks.runtime.optimizers import make_optimizer
 from seqtasks.runtime.precision import resolve_policy
 from seqtasks.runtime.reporting import History
-from seqtasks.runtime.run_dir import RunDir, read_json, write_json_atomic
+from seqtasks.runtime.run_dir import (
+    RunDir,
+    abandon_attempt,
+    begin_attempt,
+    read_json,
+    write_json_atomic,
+)
 from seqtasks.runtime.strategy import make_strategy
 from seqtasks.runtime.trainer import FitResult, epoch_dataset, fit, restore_model_weights
 from seqtasks.tasks import Task, get_task
@@ -62,11 +67,19 @@ def resolve_config(
     if run is not None and run.config.is_file():
         base = read_yaml(run.config)
     config = load_config(cls.config_class, config_files, overrides, base=base)
+    # Saved absolute, so that commands run from another folder find the same files.
     if data_paths:
-        config.data.path = [str(p) for p in data_paths]
+        config.data.path = [_absolute(p) for p in data_paths]
     if data_dir:
-        config.data.data_dir = str(data_dir)
+        config.data.data_dir = _absolute(data_dir)
     return config
+
+
+def _absolute(path: str | os.PathLike) -> str:
+    text = str(path)
+    if "://" in text or text.startswith("tfds:"):  # not a local path
+        return text
+    return str(Path(text).expanduser().absolute())
 
 
 def _check_run_task(run: RunDir, task_name: str) -> None:
@@ -104,14 +117,17 @@ def precision_policy(config: RunConfig) -> Iterator[None]:
 
 
 def start_run(task_name: str, config: RunConfig, run: RunDir) -> Task:
-    """Creates the task for `config` in `run`: seeds every generator, writes config.yaml and task.txt (chief)."""
+    """Creates the task for `config` in `run` and seeds every generator.
+
+    Nothing is written yet: `fit` records config.yaml and task.txt with the run's first checkpoint of this
+    attempt, so a refused or failed command leaves no settings behind (and, on a run without a checkpoint,
+    `abandon_attempt` removes whatever the attempt wrote).
+    """
     cls = get_task(task_name)
     keras.utils.set_random_seed(config.train.seed)
     task = cls(config, run)
     if task.is_writer:
-        run.root.mkdir(parents=True, exist_ok=True)
-        save_config(config, run.config, header=f"seqtasks {cls.name} run config (resolved)")
-        run.task_file.write_text(cls.name + "\n", encoding="utf-8")
+        begin_attempt(run)
     return task
 
 
@@ -184,8 +200,23 @@ def train(
         raise CheckpointError(f"--resume: {run.root} has no checkpoint to resume from; drop --resume to start")
     if resume is False and has_checkpoint:
         raise CheckpointError(f"{run.root} already holds a trained run; choose a new --workdir")
-    config = resolve_config(task_name, run, config_files, overrides, data_paths, data_dir)
+    # Without a checkpoint there is nothing to resume: a config.yaml left there is not a base to build on.
+    base_run = run if has_checkpoint else None
+    config = resolve_config(task_name, base_run, config_files, overrides, data_paths, data_dir)
+    if has_checkpoint and run.config.is_file():
+        _check_resume(get_task(task_name), config, run)
     return _train(get_task(task_name), config, run, source=None)
+
+
+def _check_resume(cls: type[Task], config: RunConfig, run: RunDir) -> None:
+    """Refuses (before anything is read or written) a resume whose model settings differ from the run's."""
+    saved = cls(load_config(cls.config_class, base=read_yaml(run.config)), run)
+    changed = cls(config, run).finetune_incompatibilities(saved)
+    if changed:
+        raise CheckpointError(
+            f"{run.root} was trained with other settings: {', '.join(changed)}, so its checkpoint does not fit "
+            "the model built from them. Fix: resume without those --set/--config values, or train in a new --workdir"
+        )
 
 
 def finetune(
@@ -211,7 +242,8 @@ def finetune(
     _check_run_task(run, task_name)
     source_task, source_model = load_trained(src_run.root, task_name)
     config = resolve_config(
-        task_name, run, config_files, overrides, data_paths, data_dir, base=config_to_dict(source_task.config)
+        task_name, run if run.has_checkpoint() else None, config_files, overrides, data_paths, data_dir,
+        base=config_to_dict(source_task.config),
     )
     if not config.data.path and not config.data.dataset:
         raise ConfigError("finetune needs data: pass --data FILE_OR_FOLDER (or set data.path)")
@@ -220,21 +252,26 @@ def finetune(
 
 def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, keras.Model] | None) -> TrainOutcome:
     strategy = make_strategy(config.train.strategy)
-    task = start_run(cls.name, config, run)
     if source is not None:
-        changed = task.finetune_incompatibilities(source[0])
+        # Checked on a task object that writes nothing, before the run directory is touched.
+        changed = cls(config, run).finetune_incompatibilities(source[0])
         if changed:
             raise ConfigError(
                 f"finetune from {source[0].run.root}: {', '.join(changed)} differ from the source run, so its "
                 "trained weights do not fit this model. Fix: keep the source run's model settings (drop those "
                 "--set/--config values), or train a new model with `seqtasks train`"
             )
-    task.prepare_data(source=source[0] if source else None)
-    with precision_policy(config):
-        model = build_for_training(task, strategy)
-        if source is not None and tf.train.latest_checkpoint(str(run.checkpoints)) is None:
-            task.finetune_from(model, source[0], source[1])
-        result = fit(task, model, run, strategy)
+    task = start_run(cls.name, config, run)
+    try:
+        task.prepare_data(source=source[0] if source else None)
+        with precision_policy(config):
+            model = build_for_training(task, strategy)
+            if source is not None and tf.train.latest_checkpoint(str(run.checkpoints)) is None:
+                task.finetune_from(model, source[0], source[1])
+            result = fit(task, model, run, strategy)
+    except BaseException:
+        abandon_attempt(run)
+        raise
     if not task.is_writer:
         return TrainOutcome(run, result, {}, None)
     final, evaluation = evaluate_best(task)
@@ -242,7 +279,7 @@ def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, 
     result.history.save()
     export_dir = None
     if config.export.after_train:
-        export_dir = task.export(final, run.export_dir(config.export.dir))
+        export_dir = export_atomically(task, final, run.export_dir(config.export.dir))
     return TrainOutcome(run, result, evaluation, export_dir)
 
 
@@ -306,21 +343,20 @@ def export(
     task_name: str | None = None,
     export_dir: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
+    force: bool = False,
 ) -> Path:
-    """`seqtasks export`: writes the best model as a SavedModel (default: RUN/export)."""
-    task, model = load_trained(workdir, task_name, overrides)
-    target = Path(export_dir) if export_dir else task.run.export_dir(task.config.export.dir)
-    # Write next to the target and swap it in, so a failed export never leaves half a SavedModel behind.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        task.export(model, tmp / "model")
-        if target.exists():
-            shutil.rmtree(target)
-        (tmp / "model").rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    """`seqtasks export`: writes the best model as a SavedModel (default: RUN/export).
+
+    The target is replaced only when it is missing, empty or a previous seqtasks export of this run (`force`:
+    of any run); see `seqtasks.runtime.export`. It is checked before the model is loaded.
+    """
+    run, task_name = task_for_run(workdir, task_name)
+    run.require_trained()
+    own_dir = run.export_dir(resolve_config(task_name, run, (), overrides).export.dir).resolve()
+    target = Path(export_dir).expanduser().resolve() if export_dir else own_dir
+    check_export_target(target, run.root, own_dir, force)  # before the (slow) model load
+    task, model = load_trained(run.root, task_name, overrides)
+    return export_atomically(task, model, target, force=force)
 
 
 __all__ = [

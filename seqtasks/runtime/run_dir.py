@@ -10,17 +10,25 @@
       metrics.json     training history and final evaluation
       curves.png       training and validation curves
       export/          SavedModel (default export folder)
+
+A run is recorded (config.yaml, task.txt) together with its first checkpoint. Until then a training attempt
+is pending (`begin_attempt`): when it fails, `abandon_attempt` removes what it added, so a refused or failed
+first attempt leaves no settings, vocabulary or logs behind that a retry would pick up.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seqtasks.errors import CheckpointError
+from seqtasks.errors import CheckpointError, on_failure
+
+if TYPE_CHECKING:
+    from seqtasks.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,19 @@ class RunDir:
         path = Path(configured).expanduser()
         return path if path.is_absolute() else self.root / path
 
+    def has_checkpoint(self) -> bool:
+        """Whether the run has a periodic checkpoint (the 'checkpoint' index file is written last)."""
+        return (self.checkpoints / "checkpoint").is_file()
+
+    def record(self, config: RunConfig, task_name: str) -> None:
+        """Writes config.yaml and task.txt (atomically), once the run is known to train with `config`."""
+        from seqtasks.config import save_config
+
+        save_config(config, self.config, header=f"seqtasks {task_name} run config (resolved)")
+        tmp = self.task_file.with_name(self.task_file.name + ".tmp")
+        tmp.write_text(task_name + "\n", encoding="utf-8")
+        os.replace(tmp, self.task_file)
+
     def task_name(self) -> str | None:
         """The task recorded in this run, or None for a folder that is not a run yet."""
         if self.task_file.is_file():
@@ -100,3 +121,54 @@ def read_json(path: Path, default: Any = None) -> Any:
     if not path.is_file():
         return default
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+# Run root -> the paths it held when a training attempt began (None: the folder did not exist).
+_pending: dict[Path, frozenset[Path] | None] = {}
+# Folders of the layout that an attempt may add files to; any other folder that was there is left alone.
+_LAYOUT_DIRS = ("assets", "checkpoints", "best", "tensorboard", "splits", "export")
+
+
+def _listing(root: Path) -> frozenset[Path]:
+    paths = set(root.iterdir())
+    for name in _LAYOUT_DIRS:
+        if (root / name).is_dir() and not (root / name).is_symlink():
+            paths.update((root / name).rglob("*"))
+    return frozenset(paths)
+
+
+def begin_attempt(run: RunDir) -> None:
+    """Notes what `run` holds before a training attempt, when it has no checkpoint yet (see the module doc)."""
+    if not run.has_checkpoint():
+        _pending[run.root] = _listing(run.root) if run.root.is_dir() else None
+
+
+def commit_attempt(run: RunDir) -> None:
+    """The attempt wrote its first checkpoint: what it wrote is the run now."""
+    _pending.pop(run.root, None)
+
+
+def abandon_attempt(run: RunDir) -> None:
+    """Removes what a pending attempt on `run` added (nothing that was there before it began)."""
+    if run.root not in _pending:
+        return
+    before = _pending.pop(run.root)
+    if run.has_checkpoint() or not run.root.is_dir():
+        return
+    if before is None:
+        shutil.rmtree(run.root, ignore_errors=True)  # the attempt created the folder: all of it is its own
+        return
+    for path in sorted(_listing(run.root) - before, reverse=True):  # children before their folders
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def abandon_pending_attempts() -> None:
+    """`abandon_attempt` for every pending attempt of this process (an entry point's error handler calls it)."""
+    for root in list(_pending):
+        abandon_attempt(RunDir(root))
+
+
+on_failure(abandon_pending_attempts)

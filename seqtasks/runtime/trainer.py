@@ -12,7 +12,9 @@ replaces the `checkpoint` index file atomically, so "latest" always names a comp
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
 import shutil
 import sys
@@ -25,11 +27,11 @@ import keras
 import tensorflow as tf
 
 from seqtasks import errors as seqtasks_errors
-from seqtasks.errors import CheckpointError, ConfigError
+from seqtasks.errors import CheckpointError, ConfigError, TrainingError
 from seqtasks.runtime import keras_compat
 from seqtasks.runtime.optimizers import time_progress_variable
 from seqtasks.runtime.reporting import History
-from seqtasks.runtime.run_dir import RunDir
+from seqtasks.runtime.run_dir import RunDir, commit_attempt
 from seqtasks.runtime.strategy import is_chief, write_dir
 from seqtasks.tasks.base import weight_key
 
@@ -111,6 +113,20 @@ def model_variables(model: keras.Model) -> dict[str, Any]:
     return {f"{i:04d}/{weight_key(v.path)}": v for i, v in enumerate(model.weights)}
 
 
+def random_states(model: keras.Model) -> dict[str, Any]:
+    """The state variables of every `keras.random.SeedGenerator` in the model's layers (dropout, recurrent
+    dropout, SpecAugment), keyed by position.
+
+    Keras keeps them out of `model.weights`; checkpointing them makes a resumed run draw the same dropout
+    masks as an uninterrupted one.
+    """
+    states = {}
+    for i, layer in enumerate(model._flatten_layers(include_self=True, recursive=True)):
+        for j, generator in enumerate(getattr(layer, "_seed_generators", None) or []):
+            states[f"{i:04d}/{j}"] = generator.state
+    return states
+
+
 class TrainingState:
     """The checkpointed training position and early-stopping state, besides the model and optimizer."""
 
@@ -139,7 +155,11 @@ class Checkpoints:
         self.run = run
         self.chief = is_chief(strategy)
         weights = model_variables(model)
-        self.checkpoint = tf.train.Checkpoint(model=weights, optimizer=model.optimizer, **state.trackables())
+        self.checkpoint = tf.train.Checkpoint(
+            model=weights, optimizer=model.optimizer, random=random_states(model), **state.trackables()
+        )
+        # Checkpoints written before the random states were saved restore without them.
+        self._without_random = tf.train.Checkpoint(model=weights, optimizer=model.optimizer, **state.trackables())
         self.best_checkpoint = tf.train.Checkpoint(model=weights)
         self._dir = write_dir(run.checkpoints, strategy)
         self._best_dir = write_dir(run.best, strategy)
@@ -147,19 +167,21 @@ class Checkpoints:
         self.best_manager = tf.train.CheckpointManager(self.best_checkpoint, str(self._best_dir), max_to_keep=1)
 
     def restore_latest(self) -> str | None:
-        """Restores the newest checkpoint of the run (model, optimizer, position); returns its path or None."""
-        latest = tf.train.latest_checkpoint(str(self.run.checkpoints))
-        if latest is None:
+        """Restores the newest readable checkpoint of the run (model, optimizer, position); returns its path or
+        None. An unreadable one (e.g. truncated by a full disk) is skipped with a warning line."""
+        candidates = checkpoint_paths(self.run.checkpoints)
+        if not candidates:
             return None
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"checkpoint {latest} does not fit the model built from the current config ({first}); "
-                "resume with the run's own config.yaml, or train in a new --workdir"
-            ) from None
-        return latest
+        return _restore_first_readable(
+            candidates,
+            lambda path: self._restore(path).assert_existing_objects_matched(),
+            "resume with the run's own config.yaml, or train in a new --workdir",
+        )
+
+    def _restore(self, path: str):
+        names = {name for name, _ in tf.train.list_variables(path)}
+        with_random = any(name.startswith("random/") for name in names)
+        return (self.checkpoint if with_random else self._without_random).restore(path)
 
     def save(self, step: int) -> None:
         self.manager.save(checkpoint_number=step)
@@ -173,23 +195,68 @@ class Checkpoints:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = True) -> str:
-    """Loads a trained run's weights into `model` (the best model if there is one, else the latest checkpoint)."""
-    dirs = [run.best, run.checkpoints] if prefer_best else [run.checkpoints, run.best]
-    for d in dirs:
-        path = tf.train.latest_checkpoint(str(d))
-        if path is None:
-            continue
-        status = tf.train.Checkpoint(model=model_variables(model)).restore(path)
+def checkpoint_paths(directory: Path) -> list[str]:
+    """The checkpoints that `directory`'s 'checkpoint' index lists, newest first."""
+    state = tf.train.get_checkpoint_state(str(directory))
+    if state is None or not state.model_checkpoint_path:
+        return []
+    listed = [p for p in reversed(state.all_model_checkpoint_paths) if p != state.model_checkpoint_path]
+    return [os.path.join(str(directory), p) for p in [state.model_checkpoint_path, *listed]]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _restore_first_readable(candidates: list[str], restore, fix: str) -> str:
+    """Runs `restore(path)` on the first readable checkpoint of `candidates` (newest first) and returns it.
+
+    A checkpoint that does not fit the model stops with a one-line CheckpointError (an older one would not fit
+    either); an unreadable one (truncated, missing files) is skipped with one warning line.
+    """
+    unreadable = []
+    for path in candidates:
         try:
-            status.expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            restore(path)
+        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
             raise CheckpointError(
-                f"checkpoint {path} does not fit the model built from {run.config} ({first})"
+                f"checkpoint {path} does not fit the model built from the current config ({_first_line(e)}); {fix}"
             ) from None
+        except (IndexError, OSError, tf.errors.OpError) as e:
+            unreadable.append((path, e))
+            continue
+        if unreadable:
+            bad = ", ".join(Path(p).name for p, _ in unreadable)
+            print(
+                f"warning: checkpoint {bad} in {Path(path).parent} is unreadable ({_first_line(unreadable[0][1])}); "
+                f"using {Path(path).name} instead",
+                file=sys.stderr,
+                flush=True,
+            )
         return path
-    raise CheckpointError(f"run directory {run.root} holds no checkpoint; train it first with `seqtasks train`")
+    first, error = unreadable[0]
+    raise CheckpointError(
+        f"no checkpoint of {Path(first).parent} is readable (newest: {Path(first).name}, {_first_line(error)}); "
+        "train again in a new --workdir"
+    )
+
+
+def restore_model_weights(run: RunDir, model: keras.Model, prefer_best: bool = True) -> str:
+    """Loads a trained run's weights into `model` (the best model if there is one, else the latest checkpoint;
+    an unreadable checkpoint falls back to the next one with a warning line)."""
+    dirs = [run.best, run.checkpoints] if prefer_best else [run.checkpoints, run.best]
+    candidates = [path for d in dirs for path in checkpoint_paths(d)]
+    if not candidates:
+        raise CheckpointError(
+            f"run directory {run.root} holds no checkpoint; train it first with `seqtasks train`"
+        )
+    checkpoint = tf.train.Checkpoint(model=model_variables(model))
+    return _restore_first_readable(
+        candidates,
+        lambda path: checkpoint.restore(path).expect_partial().assert_existing_objects_matched(),
+        f"use the run's own config ({run.config})",
+    )
 
 
 class _LoopCallback(keras.callbacks.Callback):
@@ -220,6 +287,34 @@ class _LoopCallback(keras.callbacks.Callback):
         self.epoch_logs = dict(logs or {})
 
 
+class _FiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, before that step can be checkpointed (it runs first)."""
+
+    def __init__(self, loop: _Loop):
+        super().__init__()
+        self.loop = loop
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        value = float(loss)
+        if not math.isfinite(value):
+            step = int(self.loop.step_var.numpy())
+            last = tf.train.latest_checkpoint(str(self.loop.run.checkpoints))
+            kept = f"the run keeps its last checkpoint {Path(last).name}" if last else "nothing was saved"
+            raise TrainingError(
+                f"the training loss became {value} at step {step} ({kept}). Fix: lower train.learning_rate "
+                "or clip gradients harder (train.clip_global_norm), then run the command again"
+            )
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, tf.errors.OpError) and "no space left" in (error.message or "").lower()
+
+
 class _Loop:
     def __init__(self, task: Task, model: keras.Model, run: RunDir, strategy):
         cfg = task.config.train
@@ -233,6 +328,7 @@ class _Loop:
         self.elapsed_before = 0.0
         self.stopped = "epochs"
         self.last_saved: tuple[int, int, int] | None = None
+        self.recorded = False
         self.history: History | None = None
         # Workers of a multi-worker run must agree on the learning rate: there the schedule follows steps only.
         progress = time_progress_variable(model.optimizer)
@@ -255,9 +351,25 @@ class _Loop:
         self.state.epoch.assign(epoch)
         self.state.batch_in_epoch.assign(batch_in_epoch)
         self.state.elapsed_seconds.assign(self.elapsed())
-        self.checkpoints.save(step)
-        # The step log must reach the checkpoint's step, or a resume would leave a gap in it.
-        self.history.save(plot=False)
+        previous = tf.train.latest_checkpoint(str(self.run.checkpoints))
+        try:
+            if not self.recorded and self.checkpoints.chief:
+                # The command is known to proceed: its settings become the run's (see run_dir.begin_attempt).
+                self.run.record(self.task.config, self.task.name)
+                self.recorded = True
+            self.checkpoints.save(step)
+            commit_attempt(self.run)
+            # The step log must reach the checkpoint's step, or a resume would leave a gap in it.
+            self.history.save(plot=False)
+        except (OSError, tf.errors.OpError) as e:
+            if not _disk_full(e):
+                raise
+            # The 'checkpoint' index is replaced last, so it still names the previous complete checkpoint.
+            kept = f"the previous checkpoint {Path(previous).name} is intact" if previous else "no checkpoint was kept"
+            raise CheckpointError(
+                f"no space left on the disk of {self.run.root} while saving the checkpoint of step {step} ({kept}). "
+                "Fix: free disk space (or lower train.keep_checkpoints), then run the same command to resume"
+            ) from None
 
 
 def _verbosity(setting: str) -> int:
@@ -334,7 +446,8 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
                     val = model.evaluate(val_ds, verbose=0, return_dict=True)
                     logs = {f"val_{k}": v for k, v in val.items()}
             else:
-                model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose, callbacks=[callback])
+                model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose,
+                          callbacks=[_FiniteLossGuard(loop), callback])
                 logs = callback.epoch_logs
         except tf.errors.OpError as error:
             _unwrap_input_error(error)

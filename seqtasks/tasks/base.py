@@ -17,7 +17,7 @@ Life cycle, as driven by `seqtasks.runtime.commands` (the CLI and the recipes ca
     runtime.fit(task, model, ...)            # calls task.train_dataset(epoch) and task.validation_dataset()
     task.evaluate(model, paths)              # -> {"metric": value, ...}
     task.predict(model, inputs, out)         # writes human-readable results to `out`
-    task.export(model, export_dir)           # SavedModel that loads without seqtasks
+    task.export(model, export_dir)           # SavedModel that loads without seqtasks (via export_atomically)
 
 Fine-tuning builds a new task object on a new run directory, calls `prepare_data(source=SOURCE_TASK)` so that the
 preprocessor is taken over (and possibly extended) from the source run, builds the model, then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +23,10 @@ def final_weights(run_dir):
     return [w.numpy() for w in model.weights]
 
 
-def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch):
-    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3"]  # 5 steps per epoch
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch, dropout):
+    # 5 steps per epoch; with dropout the masks after the resume must be those of the uninterrupted run.
+    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3", f"model.dropout={dropout}"]
     straight = commands.train("toy_regression", tmp_path / "straight", overrides=sets)
     assert straight.fit.step == 15
 
@@ -163,3 +166,97 @@ def test_curves_show_every_validation_metric_and_mark_the_monitored_one(tmp_path
     }
     history.plot(tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_a_non_finite_loss_stops_the_run_in_one_line(tmp_path, monkeypatch, capsys):
+    from seqtasks import cli
+    from tests.runtime.toy import ToyTask
+
+    commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])
+    original = ToyTask.prepare_data
+
+    def poisoned(self, source=None):
+        original(self, source)
+        self.y[self.y.size // 2:] = np.nan
+
+    monkeypatch.setattr(ToyTask, "prepare_data", poisoned)
+    code = cli.main(["train", "--task", "toy_regression", "--workdir", str(tmp_path / "run"),
+                     "--set", "train.epochs=2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "the training loss became nan at step" in err and "keeps its last checkpoint ckpt-5" in err
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-5")
+    monkeypatch.setattr(ToyTask, "prepare_data", original)
+    assert all(np.isfinite(w).all() for w in final_weights(tmp_path / "run"))
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+
+    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3"]
+    original = trainer.Checkpoints.save
+
+    def full_at_step_6(self, step):
+        if step == 6:
+            (self.run.checkpoints / "ckpt-6.data-00000-of-00001").write_bytes(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, step)
+
+    monkeypatch.setattr(trainer.Checkpoints, "save", full_at_step_6)
+    with pytest.raises(CheckpointError, match=r"^no space left on the disk of .* checkpoint of step 6 \(the "
+                                              r"previous checkpoint ckpt-5 is intact\)\. Fix: free disk space"):
+        commands.train("toy_regression", tmp_path / "run", overrides=sets)
+    monkeypatch.setattr(trainer.Checkpoints, "save", original)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-5")
+    resumed = commands.train("toy_regression", tmp_path / "run")
+    assert resumed.fit.step == 15
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [*TINY, "train.epochs=2", "train.checkpoint_every_steps=3"]
+    commands.train("toy_regression", run, overrides=sets)  # checkpoints 6, 9, 10
+
+    def truncate(path):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    truncate(run / "checkpoints" / "ckpt-10.data-00000-of-00001")
+    capsys.readouterr()
+    again = commands.train("toy_regression", run, overrides=["train.epochs=3"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert err == [f"warning: checkpoint ckpt-10 in {run / 'checkpoints'} is unreadable (Read less bytes than "
+                   "requested); using ckpt-9 instead"]
+    assert again.fit.step == 15
+    truncate(Path(tf.train.latest_checkpoint(str(run / "best")) + ".data-00000-of-00001"))
+    commands.load_trained(run)  # the best model is unreadable: the latest checkpoint is used, with a warning
+    assert "is unreadable" in capsys.readouterr().err
+    for path in (run / "checkpoints").glob("*.data-*"):
+        truncate(path)
+    with pytest.raises(CheckpointError, match=r"^no checkpoint of .*checkpoints is readable \(newest: ckpt-15, "):
+        commands.train("toy_regression", run, overrides=["train.epochs=4"])
+
+
+def test_resume_with_recurrent_dropout_matches_uninterrupted_run(tmp_path, monkeypatch):
+    # seqtasks' own cells: input and recurrent dropout masks come from their SeedGenerator, checkpointed too.
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be, that is the question, whether tis nobler\n" * 40)
+    sets = ["model.units=8", "model.embedding_dim=4", "data.seq_len=16", "train.epochs=2", "train.verbose=none",
+            "export.after_train=false", "train.max_minutes=0", "train.batch_size=8", "train.checkpoint_every_steps=4",
+            "model.dropout=0.3", "model.recurrent_dropout=0.3", "train.mixed_precision='off'",
+            "train.early_stopping_patience=0"]
+    commands.train("text_generation", tmp_path / "a", overrides=sets, data_paths=[str(text)])
+    original = trainer._LoopCallback.on_train_batch_end
+
+    def crash_at_step_6(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.loop.step_var.numpy()) == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        commands.train("text_generation", tmp_path / "b", overrides=sets, data_paths=[str(text)])
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    commands.train("text_generation", tmp_path / "b")
+    for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

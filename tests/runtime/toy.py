@@ -16,6 +16,7 @@ from seqtasks.tasks import Task, register_task
 @dataclass
 class ToyModel(ModelConfig):
     units: int = 8
+    dropout: float = 0.0
 
 
 @dataclass
@@ -44,7 +45,9 @@ class ToyTask(Task):
         return tf.data.Dataset.from_tensor_slices((self.x[80:], self.y[80:])).batch(8)
 
     def build_model(self):
-        model = keras.Sequential([keras.layers.Dense(self.config.model.units, activation="tanh"), keras.layers.Dense(1)])
+        m = self.config.model
+        dropout = [keras.layers.Dropout(m.dropout)] if m.dropout else []
+        model = keras.Sequential([keras.layers.Dense(m.units, activation="tanh"), *dropout, keras.layers.Dense(1)])
         model(np.zeros((1, 4), "float32"))
         return model
 

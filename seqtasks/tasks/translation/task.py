@@ -280,8 +280,8 @@ class TranslationTask(Task):
                 )
         else:
             raise ConfigError(
-                "multi-worker translation training needs the tokenizers first: run `seqtasks train` once with "
-                "train.epochs=0 on the chief, or copy RUN/assets from a run"
+                "multi-worker translation training needs the tokenizers first: copy RUN/assets of a single-machine "
+                "run on the same data (e.g. trained with train.epochs=1 train.steps_per_epoch=1) into the run"
             )
         if self.is_writer:
             for name, pairs in (("valid", s.valid), ("test", s.test)):
