@@ -154,7 +154,7 @@ class TextGenerationTask(Task):
         return {
             "nats_per_char": nats,
             "bits_per_char": nats / math.log(2.0),
-            "perplexity": math.exp(nats),
+            "perplexity": math.exp(nats) if nats < 700 else math.inf,  # exp overflows a float past ~709
             "chars": n,
             "unknown_chars": int(np.sum(ids[1:] == self.vocab.unknown_id)),
         }
