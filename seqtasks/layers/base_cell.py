@@ -110,12 +110,13 @@ class RecurrentCell(keras.layers.Layer, DropoutMaskMixin):
         input_mask, recurrent_mask = None, None
         if training and self.dropout > 0:
             input_mask = self.get_dropout_mask(inputs)
-        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        bare_state = not isinstance(states, (list, tuple))
+        states = [states] if bare_state else list(states)
         if training and self.recurrent_dropout > 0:
             recurrent_mask = self.get_recurrent_dropout_mask(states[0])
         projected = self.input_projection(inputs, input_mask)
         output, new_states = self.recurrent_step(projected, states, recurrent_mask)
-        if not isinstance(self.state_size, (list, tuple)) and not isinstance(states, (list, tuple)):
+        if bare_state and not isinstance(self.state_size, (list, tuple)):
             return output, new_states[0]
         return output, new_states
 

@@ -83,7 +83,7 @@ def explain(model, print_fn=print) -> list[dict]:
     Example:
 
     >>> report = explain(model)  # doctest: +SKIP
-    model/bidirectional_0/forward_lstm_0  LSTM  seqtasks-loop  no GPU visible
+    model/bidirectional_0/forward_lstm_0  LSTM  seqtasks-fused  no GPU visible; fused kernel 'lstm': ...
     """
     rows = []
     for path, layer in _walk(model):

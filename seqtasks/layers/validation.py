@@ -6,6 +6,7 @@ what was received.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
@@ -14,15 +15,15 @@ MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a positive integer, got {value!r}."
         )
-    return value
+    return int(value)
 
 
 def check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
         raise ValueError(
             f"Received an invalid value for argument `{name}`, expected a float in [0, 1), got {value!r}."
         )

@@ -147,3 +147,14 @@ def test_user_subclass_round_trips(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_bare_state_in_bare_state_out_and_numpy_arguments():
+    x = inputs()[:, 0]
+    for cls in (sl.SimpleRNNCell, sl.GRUCell):
+        cell = cls(np.int64(2), dropout=np.float32(0.1))
+        cell.build(x.shape)
+        _, state = cell(x, tf.zeros((x.shape[0], 2)))
+        assert tf.is_tensor(state) and cell.units == 2
+        _, states = cell(x, [tf.zeros((x.shape[0], 2))])
+        assert isinstance(states, (list, tuple))
