@@ -1,8 +1,8 @@
 """CTC speech recognition, end to end: config -> data -> model -> train -> evaluate -> export -> transcribe.
 
 A deep bidirectional recurrent network maps log-mel frames straight to characters, trained with CTC (Graves et
-al. 2013). The same library calls as `seqtasks train --task speech_recognition`, written out in order. Run it
-from the project root (re-running it resumes the run from its last checkpoint):
+al. 2013). Exactly what `seqtasks train --task speech_recognition` runs (the same `seqtasks.runtime.train`),
+with this recipe's `Report` showing each step. Run it from the project root; re-running it resumes the run:
 
     python recipes/speech_recognition.py --data-dir ../shared/data                 # FSDD connected digits
     python recipes/speech_recognition.py --data my_manifest.csv --workdir runs/mine  # your own path,transcript
@@ -14,52 +14,44 @@ import sys
 from pathlib import Path
 
 from seqtasks.errors import report_errors
-from seqtasks.runtime import (
-    build_for_training,
-    evaluate_best,
-    export_atomically,
-    fit,
-    precision_policy,
-    recipe_parser,
-    start_recipe,
-)
+from seqtasks.runtime import Reporter, recipe_parser, train
 
+TASK = "speech_recognition"
+# 1. Config: this file (every key, commented) <- --config files <- --set <- --data / --data-dir.
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "speech_recognition.yaml"
 
 
+class Report(Reporter):
+    def data_ready(self, task):
+        # 2. Data: FSDD (or your manifests) read, the alphabet built (or reloaded), every utterance's audio checked.
+        print(f"alphabet: {''.join(task.alphabet.characters)!r} + blank; {task.report.summary()}")
+
+    def model_built(self, task, model):
+        # 3. Model: features -> SpecAugment -> conv front end -> bidirectional GRU/LSTM stack -> Dense over the
+        #    alphabet + blank, trained with the CTC loss.
+        model.summary()
+
+    def trained(self, task, result):
+        # 4. Training: checkpoints, early stopping and best model on val_cer; resumes an interrupted run.
+        print(f"stopped after step {result.step} ({result.stopped}); best {result.monitor} = {result.best}")
+
+    def evaluated(self, task, model, evaluation):
+        # 5. Evaluation of the best model: CER and WER (jiwer) with the configured decoder on the test split.
+        for split, metrics in evaluation.items():
+            print(split, {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+
+    def exported(self, task, model, export_dir):
+        # 6. Export: the `transcribe` SavedModel (waveform + sample rate -> transcript, all in the graph).
+        print(f"exported: {export_dir}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = recipe_parser(
-        __doc__.splitlines()[0],
-        "speech_recognition",
+    args = recipe_parser(
+        __doc__.splitlines()[0], TASK,
         data_help="your own manifests (.csv/.jsonl) or folders of audio + .txt",
         data_dir_help="local folder holding fsdd/recordings/*.wav (offline FSDD)",
-    )
-    args = parser.parse_args(argv)
-
-    # 1. Config: default YAML <- --config files <- --set <- --data / --data-dir.
-    config, run, strategy, task = start_recipe("speech_recognition", [DEFAULT_CONFIG, *args.config], args)
-
-    # 2. Data: read FSDD (or your manifests), build (or reload) the alphabet, check every utterance's audio.
-    task.prepare_data()
-    print(f"alphabet: {''.join(task.alphabet.characters)!r} + blank; {task.report.summary()}")
-
-    # 3. Model (features -> SpecAugment -> conv front end -> bidirectional GRU/LSTM stack -> Dense over
-    #    alphabet + blank) and 4. training with the CTC loss (resumes from run/checkpoints if interrupted).
-    with precision_policy(config):
-        model = build_for_training(task, strategy)
-        model.summary()
-        result = fit(task, model, run, strategy)
-    print(f"stopped after step {result.step} ({result.stopped}); best {result.monitor} = {result.best}")
-
-    # 5. Evaluate the best model: CER and WER (jiwer) with the configured decoder on the test split.
-    best_model, metrics = evaluate_best(task)
-    result.history.evaluation = {"test": metrics}
-    result.history.save()
-    print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
-
-    # 6. Export the `transcribe` SavedModel (waveform + sample rate -> transcript, all in the graph).
-    export_dir = export_atomically(task, best_model, run.export_dir(config.export.dir))
-    print(f"exported: {export_dir}")
+    ).parse_args(argv)
+    train(TASK, args.workdir, [DEFAULT_CONFIG, *args.config], args.set, args.data, args.data_dir, reporter=Report())
     return 0
 
 

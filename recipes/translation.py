@@ -1,8 +1,8 @@
 """Seq2seq translation with attention and beam search, end to end: config -> data -> model -> train -> evaluate
 -> export.
 
-The same library calls as `seqtasks train --task translation`, written out in order. Run it from the project
-root (re-running it resumes the run from its last checkpoint):
+Exactly what `seqtasks train --task translation` runs (the same `seqtasks.runtime.train`), with this recipe's
+`Report` showing each step. Run it from the project root; re-running it resumes the run from its last checkpoint:
 
     python recipes/translation.py --data-dir ../shared/data                 # Tatoeba English->French, offline
     python recipes/translation.py --data my_pairs.tsv --workdir runs/mine    # your own source<TAB>target file
@@ -15,54 +15,47 @@ import sys
 from pathlib import Path
 
 from seqtasks.errors import report_errors
-from seqtasks.runtime import (
-    build_for_training,
-    evaluate_best,
-    export_atomically,
-    fit,
-    precision_policy,
-    recipe_parser,
-    start_recipe,
-)
+from seqtasks.runtime import Reporter, recipe_parser, train
 
+TASK = "translation"
+# 1. Config: this file (every key, commented) <- --config files <- --set <- --data / --data-dir.
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "translation.yaml"
+EXAMPLES = ["How are you?", "I don't know what to say."]
+
+
+class Report(Reporter):
+    def data_ready(self, task):
+        # 2. Data: pairs read, validation and test splits that share no source sentence with training carved,
+        #    the sentencepiece tokenizers trained (or reloaded).
+        print(f"train {len(task.splits.train):,}, validation {len(task.splits.valid):,}, "
+              f"test {len(task.splits.test):,} pairs")
+
+    def model_built(self, task, model):
+        # 3. Model: bidirectional recurrent encoder, attention, recurrent decoder (Cho et al. 2014).
+        model.summary()
+
+    def trained(self, task, result):
+        # 4. Training: teacher forcing, checkpoints, best model on val_loss; resumes an interrupted run.
+        print(f"stopped after step {result.step} ({result.stopped}); best {result.monitor} = {result.best}")
+
+    def evaluated(self, task, model, evaluation):
+        # 5. Evaluation of the best model on the test split: sacreBLEU and chrF, beam and greedy, attention map.
+        for split, metrics in evaluation.items():
+            print(split, {k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()})
+
+    def exported(self, task, model, export_dir):
+        # 6. Export: a SavedModel whose `translate` signature maps source strings to translations; and a sample.
+        print(f"exported: {export_dir}")
+        task.predict(model, EXAMPLES, sys.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = recipe_parser(
-        __doc__.splitlines()[0],
-        "translation",
+    args = recipe_parser(
+        __doc__.splitlines()[0], TASK,
         data_help="your own TSV files of source<TAB>target pairs",
         data_dir_help="local folder with translation/eng-fra.tsv (offline)",
-    )
-    args = parser.parse_args(argv)
-
-    # 1. Config: default YAML <- --config files <- --set <- --data / --data-dir.
-    config, run, strategy, task = start_recipe("translation", [DEFAULT_CONFIG, *args.config], args)
-
-    # 2. Data: read the pairs, carve validation and test splits that share no source sentence with training,
-    #    train (or reload) the sentencepiece tokenizers.
-    task.prepare_data()
-
-    # 3. Model and 4. training (resumes from run/checkpoints if a previous run was interrupted).
-    with precision_policy(config):
-        model = build_for_training(task, strategy)
-        model.summary()
-        result = fit(task, model, run, strategy)
-    print(
-        f"stopped after step {result.step} ({result.stopped}); best {result.monitor} = {result.best}"
-    )
-
-    # 5. Evaluate the best model on the test split: sacreBLEU and chrF, beam and greedy, attention heat map.
-    best_model, metrics = evaluate_best(task)
-    result.history.evaluation = {config.eval.split: metrics}
-    result.history.save()
-    print({k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()})
-
-    # 6. Export a SavedModel whose `translate` signature maps source strings to translated strings, and show it.
-    export_dir = export_atomically(task, best_model, run.export_dir(config.export.dir))
-    print(f"exported: {export_dir}")
-    task.predict(best_model, ["How are you?", "I don't know what to say."], sys.stdout)
+    ).parse_args(argv)
+    train(TASK, args.workdir, [DEFAULT_CONFIG, *args.config], args.set, args.data, args.data_dir, reporter=Report())
     return 0
 
 

@@ -1,11 +1,12 @@
 """The shared runtime: strategies, optimizers, the training loop with checkpoints/resume, reporting and the
-five commands. Every task uses it unchanged; see `seqtasks.tasks.base.Task` for what a task provides."""
+five commands. Every task uses it unchanged; see `seqtasks.runtime.task.Task` for what a task provides."""
 
 from seqtasks.runtime.commands import (
+    Reporter,
     TrainOutcome,
+    best_model,
     build_for_training,
     evaluate,
-    evaluate_best,
     export,
     finetune,
     load_trained,
@@ -13,7 +14,7 @@ from seqtasks.runtime.commands import (
     predict,
     recipe_parser,
     resolve_config,
-    start_recipe,
+    run_training,
     start_run,
     task_for_run,
     train,
@@ -34,12 +35,13 @@ __all__ = [
     "FitResult",
     "History",
     "RunDir",
+    "Reporter",
     "TrainOutcome",
     "WarmupSchedule",
     "build_for_training",
-    "evaluate_best",
+    "best_model",
     "precision_policy",
-    "start_recipe",
+    "run_training",
     "start_run",
     "clipping_kwargs",
     "epoch_dataset",

@@ -23,6 +23,7 @@ from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime.export import check_export_target, export_atomically
 from seqtasks.runtime.optimizers import make_optimizer
 from seqtasks.runtime.precision import resolve_policy
+from seqtasks.runtime.registry import get_task
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import (
     RunDir,
@@ -32,8 +33,8 @@ from seqtasks.runtime.run_dir import (
     write_json_atomic,
 )
 from seqtasks.runtime.strategy import make_strategy
+from seqtasks.runtime.task import Task
 from seqtasks.runtime.trainer import FitResult, epoch_dataset, fit, restore_model_weights
-from seqtasks.tasks import Task, get_task
 
 
 @dataclass
@@ -132,7 +133,8 @@ def start_run(task_name: str, config: RunConfig, run: RunDir) -> Task:
 
 
 def recipe_parser(description: str, task_name: str, data_help: str, data_dir_help: str) -> argparse.ArgumentParser:
-    """The arguments every `recipes/<task>.py` takes: --config, --set, --workdir, --data, --data-dir."""
+    """The arguments every `recipes/<task>.py` takes: --config, --set, --workdir, --data, --data-dir (the same
+    meaning as `seqtasks train`'s)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", action="append", default=[], help="YAML applied after the default config")
     parser.add_argument("--set", action="append", default=[], help="section.key=value override")
@@ -140,16 +142,6 @@ def recipe_parser(description: str, task_name: str, data_help: str, data_dir_hel
     parser.add_argument("--data", nargs="+", help=data_help)
     parser.add_argument("--data-dir", help=data_dir_help)
     return parser
-
-
-def start_recipe(
-    task_name: str, config_files: Sequence[str | os.PathLike], args: argparse.Namespace
-) -> tuple[RunConfig, RunDir, tf.distribute.Strategy, Task]:
-    """Step 1 of every recipe: config (files <- --set <- --data / --data-dir), run directory, strategy, task."""
-    run = RunDir.at(args.workdir)
-    config = resolve_config(task_name, run, list(config_files), args.set, args.data, args.data_dir)
-    strategy = make_strategy(config.train.strategy)
-    return config, run, strategy, start_run(task_name, config, run)
 
 
 def build_for_training(task: Task, strategy: tf.distribute.Strategy) -> keras.Model:
@@ -163,12 +155,12 @@ def build_for_training(task: Task, strategy: tf.distribute.Strategy) -> keras.Mo
     return model
 
 
-def evaluate_best(task: Task) -> tuple[keras.Model, dict[str, Any]]:
+def best_model(task: Task) -> keras.Model:
     """A float32 copy of the model with the run's best weights, outside any strategy (so that the export graph
-    holds no distributed variables), and its evaluation on the task's evaluation split."""
+    holds no distributed variables)."""
     model = task.build_model()
     restore_model_weights(task.run, model)
-    return model, task.evaluate(model)
+    return model
 
 
 def train(
@@ -179,6 +171,7 @@ def train(
     data_paths: Sequence[str] | None = None,
     data_dir: str | None = None,
     resume: bool | None = None,
+    reporter: Reporter | None = None,
 ) -> TrainOutcome:
     """`seqtasks train`: prepares data, builds the model, trains (resuming if possible), evaluates the best
     model and exports it.
@@ -192,6 +185,7 @@ def train(
         data_dir: Local folder with offline dataset copies (sets `data.data_dir`).
         resume: True: the run must have a checkpoint to resume; False: the run directory must be new;
             None (default): resume when there is a checkpoint.
+        reporter: What to show after each step (a recipe's `Reporter`); the default shows nothing.
     """
     run = RunDir.at(workdir)
     _check_run_task(run, task_name)
@@ -205,7 +199,7 @@ def train(
     config = resolve_config(task_name, base_run, config_files, overrides, data_paths, data_dir)
     if has_checkpoint and run.config.is_file():
         _check_resume(get_task(task_name), config, run)
-    return _train(get_task(task_name), config, run, source=None)
+    return run_training(get_task(task_name), config, run, source=None, reporter=reporter)
 
 
 def _check_resume(cls: type[Task], config: RunConfig, run: RunDir) -> None:
@@ -227,6 +221,7 @@ def finetune(
     overrides: Sequence[str] = (),
     data_paths: Sequence[str] | None = None,
     data_dir: str | None = None,
+    reporter: Reporter | None = None,
 ) -> TrainOutcome:
     """`seqtasks finetune --from SOURCE`: continues a trained run on new data in a new run directory.
 
@@ -247,10 +242,50 @@ def finetune(
     )
     if not config.data.path and not config.data.dataset:
         raise ConfigError("finetune needs data: pass --data FILE_OR_FOLDER (or set data.path)")
-    return _train(get_task(task_name), config, run, source=(source_task, source_model))
+    return run_training(get_task(task_name), config, run, source=(source_task, source_model), reporter=reporter)
 
 
-def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, keras.Model] | None) -> TrainOutcome:
+class Reporter:
+    """What a training command shows as the run goes through its steps: data -> model -> train -> evaluate ->
+    export. `run_training` calls one hook after each step (on the chief; workers only train).
+
+    The CLI uses this class as is (it prints the outcome when the command returns); each recipe subclasses it to
+    show what is interesting about its task (vocabulary sizes, the model summary, a sample prediction), so that
+    a recipe reads top to bottom without copying the sequence itself.
+    """
+
+    def data_ready(self, task: Task) -> None:
+        """After `task.prepare_data`: the data is read and the preprocessor is ready."""
+
+    def model_built(self, task: Task, model: keras.Model) -> None:
+        """After the model is built and compiled (and, when fine-tuning, initialised from the source run)."""
+
+    def trained(self, task: Task, result: FitResult) -> None:
+        """After training stopped (budget, early stopping or the last epoch)."""
+
+    def evaluated(self, task: Task, model: keras.Model, evaluation: dict[str, dict[str, Any]]) -> None:
+        """After the best model was scored; `evaluation` maps split names to metrics (see `Task.final_evaluation`)
+        and is saved to `metrics.json` after this hook, so a hook may add entries to it."""
+
+    def exported(self, task: Task, model: keras.Model, export_dir: Path | None) -> None:
+        """After the export (`export_dir` is None when `export.after_train` is off)."""
+
+
+def run_training(
+    cls: type[Task],
+    config: RunConfig,
+    run: RunDir,
+    source: tuple[Task, keras.Model] | None = None,
+    reporter: Reporter | None = None,
+) -> TrainOutcome:
+    """The one train -> evaluate -> export sequence behind `seqtasks train`, `seqtasks finetune` and every recipe.
+
+    Data is read and the preprocessor made ready, the model built (and initialised from `source`'s when
+    fine-tuning), trained with checkpoints (resuming the run's last one), the best weights scored with
+    `Task.final_evaluation` into `metrics.json`, and exported atomically when `export.after_train`. A command that
+    fails before the run's first checkpoint of this attempt leaves the run directory as it was.
+    """
+    reporter = reporter or Reporter()
     strategy = make_strategy(config.train.strategy)
     if source is not None:
         # Checked on a task object that writes nothing, before the run directory is touched.
@@ -264,23 +299,32 @@ def _train(cls: type[Task], config: RunConfig, run: RunDir, source: tuple[Task, 
     task = start_run(cls.name, config, run)
     try:
         task.prepare_data(source=source[0] if source else None)
+        if task.is_writer:
+            reporter.data_ready(task)
         with precision_policy(config):
             model = build_for_training(task, strategy)
             if source is not None and tf.train.latest_checkpoint(str(run.checkpoints)) is None:
                 task.finetune_from(model, source[0], source[1])
+            if task.is_writer:
+                reporter.model_built(task, model)
             result = fit(task, model, run, strategy)
     except BaseException:
         abandon_attempt(run)
         raise
     if not task.is_writer:
         return TrainOutcome(run, result, {}, None)
-    final, evaluation = evaluate_best(task)
-    result.history.evaluation = {task.evaluation_split(): evaluation}
+    reporter.trained(task, result)
+    final = best_model(task)
+    evaluation = task.final_evaluation(final)
+    reporter.evaluated(task, final, evaluation)
+    result.history.evaluation = evaluation
     result.history.save()
     export_dir = None
     if config.export.after_train:
         export_dir = export_atomically(task, final, run.export_dir(config.export.dir))
-    return TrainOutcome(run, result, evaluation, export_dir)
+    reporter.exported(task, final, export_dir)
+    primary = evaluation.get(task.evaluation_split(), next(iter(evaluation.values()), {}))
+    return TrainOutcome(run, result, primary, export_dir)
 
 
 # ------------------------------------------------------------------------------- trained-run commands
@@ -362,9 +406,11 @@ def export(
 __all__ = [
     "History",
     "TrainOutcome",
+    "Reporter",
+    "best_model",
     "build_for_training",
-    "evaluate_best",
     "precision_policy",
+    "run_training",
     "start_run",
     "evaluate",
     "export",

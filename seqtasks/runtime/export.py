@@ -27,7 +27,7 @@ from seqtasks.errors import ConfigError
 if TYPE_CHECKING:
     import keras
 
-    from seqtasks.tasks.base import Task
+    from seqtasks.runtime.task import Task
 
 MARKER = "seqtasks_export.json"
 # What `tf.saved_model.save` writes (plus the marker): a folder holding only these is a previous export.

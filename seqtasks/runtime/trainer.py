@@ -33,10 +33,10 @@ from seqtasks.runtime.optimizers import time_progress_variable
 from seqtasks.runtime.reporting import History
 from seqtasks.runtime.run_dir import RunDir, commit_attempt
 from seqtasks.runtime.strategy import is_chief, write_dir
-from seqtasks.tasks.base import weight_key
+from seqtasks.runtime.task import weight_key
 
 if TYPE_CHECKING:
-    from seqtasks.tasks.base import Task
+    from seqtasks.runtime.task import Task
 
 
 @dataclass

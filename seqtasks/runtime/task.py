@@ -10,7 +10,7 @@ its metrics, prediction and export.
 Life cycle, as driven by `seqtasks.runtime.commands` (the CLI and the recipes call the same functions)::
 
     task = TaskClass(config, run)            # config: the task's RunConfig subclass; run: a RunDir
-    task.prepare_data(source=None)           # read data; build the preprocessor, or load it from run.assets
+    task.prepare_data(source=None)           # read data; task.ready_preprocessor(training data, source)
     with strategy.scope():
         model = task.build_model()           # a keras.Model, built (its variables exist)
         task.compile_model(model, optimizer) # loss + metrics; the runtime gives the optimizer
@@ -18,6 +18,12 @@ Life cycle, as driven by `seqtasks.runtime.commands` (the CLI and the recipes ca
     task.evaluate(model, paths)              # -> {"metric": value, ...}
     task.predict(model, inputs, out)         # writes human-readable results to `out`
     task.export(model, export_dir)           # SavedModel that loads without seqtasks (via export_atomically)
+
+Preprocessing state (vocabulary, tokenizer, class names, alphabet) is the task's `preprocessor_class`, a
+`seqtasks.runtime.preprocessor.Preprocessor`. The task never decides by itself whether to load, adapt, build or
+save it: `prepare_data` reads the data and calls `ready_preprocessor(training_data, source)`, which loads it from
+`run.assets` (resume, or a trained run), adapts the source run's (fine-tuning) or builds a new one, and saves a new
+one on the chief only; `load_preprocessor()` (predict, export, evaluate on files) only loads.
 
 Fine-tuning builds a new task object on a new run directory, calls `prepare_data(source=SOURCE_TASK)` so that the
 preprocessor is taken over (and possibly extended) from the source run, builds the model, then
@@ -43,8 +49,10 @@ import keras
 import tensorflow as tf
 
 from seqtasks.config import RunConfig
+from seqtasks.errors import CheckpointError
+from seqtasks.runtime.preprocessor import Preprocessor, StatelessPreprocessor
 
-if TYPE_CHECKING:  # the runtime imports tasks; tasks only name the runtime's types
+if TYPE_CHECKING:
     from seqtasks.runtime.run_dir import RunDir
 
 
@@ -60,6 +68,8 @@ class Task(abc.ABC):
         monitor: Validation metric for early stopping and best-model selection, as Keras logs it
             (`"val_loss"`, `"val_accuracy"`, ...).
         monitor_mode: `"min"` or `"max"`.
+        preprocessor_class: The task's `Preprocessor` subclass (`StatelessPreprocessor` when it learns nothing
+            from its data).
 
     Args:
         config: The resolved run config (an instance of `config_class`).
@@ -70,31 +80,60 @@ class Task(abc.ABC):
     config_class: ClassVar[type[RunConfig]] = RunConfig
     monitor: ClassVar[str] = "val_loss"
     monitor_mode: ClassVar[str] = "min"
+    preprocessor_class: ClassVar[type[Preprocessor]] = StatelessPreprocessor
 
     def __init__(self, config: RunConfig, run: RunDir):
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
         self.run = run
+        self.preprocessor: Preprocessor | None = None
 
     # ------------------------------------------------------------------------------------------- data
 
     @abc.abstractmethod
     def prepare_data(self, source: Task | None = None) -> None:
-        """Reads the data named by `config.data` and gets the preprocessor ready.
-
-        If `self.run.assets` already holds a preprocessor (a resumed run, or evaluate/predict/export on a
-        trained run), load it instead of rebuilding it. Otherwise, with `source` (fine-tuning), take over the
-        source task's preprocessor (adapted to the new data under the task's documented policy); otherwise
-        build it from the training data. Save it under `self.run.assets` (chief only: `self.is_writer`).
+        """Reads the data named by `config.data` and gets the preprocessor ready with
+        `self.ready_preprocessor(training_data, source)`.
 
         Commands that need no training data (predict, export, evaluate on a given file) call
         `load_preprocessor()` instead.
         """
 
-    @abc.abstractmethod
-    def load_preprocessor(self) -> None:
-        """Loads the preprocessor saved under `self.run.assets` (no data is read)."""
+    def ready_preprocessor(self, data: Any, source: Task | None = None) -> Preprocessor:
+        """Sets and returns `self.preprocessor`: loaded from `run.assets` when saved there, else adapted from the
+        `source` task's (fine-tuning), else built from the training `data`.
+
+        A new preprocessor is saved to `run.assets` by the chief only; the other workers of a multi-worker run
+        build their own (builds are deterministic) and write nothing.
+        """
+        cls = self.preprocessor_class
+        assets = self.run.assets
+        if cls.files and cls.is_saved(assets):
+            self.preprocessor = cls.load(assets, self.config)
+            return self.preprocessor
+        if source is not None:
+            if not isinstance(source.preprocessor, cls):
+                raise TypeError(f"the source task has no {cls.__name__} (prepare_data or load_preprocessor it first)")
+            self.preprocessor = cls.adapt_from(source.preprocessor, self.config, data)
+        else:
+            self.preprocessor = cls.build(self.config, data)
+        if cls.files and self.is_writer:
+            assets.mkdir(parents=True, exist_ok=True)
+            self.preprocessor.save(assets)
+        return self.preprocessor
+
+    def load_preprocessor(self) -> Preprocessor:
+        """Sets and returns `self.preprocessor` from `run.assets` (no data is read)."""
+        cls = self.preprocessor_class
+        if not cls.is_saved(self.run.assets):
+            missing = [name for name in cls.files if not (self.run.assets / name).is_file()]
+            raise CheckpointError(
+                f"run {self.run.root} has no saved preprocessor ({self.run.assets / missing[0]} is missing); "
+                "the run directory is incomplete: train it (again) first"
+            )
+        self.preprocessor = cls.load(self.run.assets, self.config)
+        return self.preprocessor
 
     @abc.abstractmethod
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
@@ -160,6 +199,12 @@ class Task(abc.ABC):
     def export(self, model: keras.Model, export_dir: Path) -> Path:
         """Writes a SavedModel to `export_dir` whose signatures take raw inputs and load with
         `tf.saved_model.load` in a process that does not import seqtasks. Returns `export_dir`."""
+
+    def final_evaluation(self, model: keras.Model) -> dict[str, dict[str, Any]]:
+        """What `seqtasks train` (and every recipe) scores after training, as `{split name: metrics}`, saved under
+        `evaluation` in `metrics.json`. The default scores the evaluation split (`evaluation_split()`); a task
+        whose dataset brings a test split too may add it."""
+        return {self.evaluation_split(): self.evaluate(model)}
 
     def evaluation_split(self) -> str:
         """The name under which `evaluate(model, None)` results are filed in `metrics.json`: the `eval.split`
