@@ -1,6 +1,7 @@
 """Writing a SavedModel export without ever deleting what seqtasks did not write.
 
-Every export (the end of `seqtasks train`, `seqtasks export`, the recipes' export step) goes through
+A task describes its export as a `ServingModule` (`Task.serving_module(model)`: a `tf.Module` holding the model,
+its assets and the signature functions that take raw inputs); the runtime saves it. Every export (the end of `seqtasks train`, `seqtasks export`, the recipes' export step) goes through
 `export_atomically`: the task writes the SavedModel into a temporary folder next to the target, a marker file
 (`seqtasks_export.json`, naming the run) is added, and the folder is renamed into place. So a failed export
 leaves the target as it was, and a reader never sees half a SavedModel.
@@ -15,12 +16,15 @@ What may be replaced:
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import tensorflow as tf
 
 from seqtasks.errors import ConfigError
 
@@ -32,6 +36,25 @@ if TYPE_CHECKING:
 MARKER = "seqtasks_export.json"
 # What `tf.saved_model.save` writes (plus the marker): a folder holding only these is a previous export.
 _SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "fingerprint.pb", MARKER})
+
+
+class ServingModule(tf.Module, metaclass=abc.ABCMeta):
+    """What a task exports: a `tf.Module` that tracks the model and its assets (vocabularies as
+    `tf.saved_model.Asset` or constants) and whose `signatures()` are the SavedModel's serving signatures. The
+    saved module loads with `tf.saved_model.load` in a process without seqtasks.
+    """
+
+    @abc.abstractmethod
+    def signatures(self) -> dict[str, Any]:
+        """Signature name -> `tf.function` with an input signature (or a concrete function)."""
+
+
+def save_serving_module(module: ServingModule, export_dir: str | os.PathLike) -> Path:
+    """`tf.saved_model.save` of `module` with its `signatures()` (no safety checks: see `export_atomically`)."""
+    export_dir = Path(export_dir)
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    tf.saved_model.save(module, str(export_dir), signatures=module.signatures())
+    return export_dir
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:
@@ -78,10 +101,10 @@ def export_atomically(
     target: str | os.PathLike,
     force: bool = False,
 ) -> Path:
-    """Writes `task.export(model, ...)` to `target` via a temporary sibling folder and a rename.
+    """Writes the SavedModel of `task.serving_module(model)` to `target` via a temporary sibling folder and a rename.
 
     Args:
-        task: The trained run's task (its `export` writes the SavedModel; its `run` is named in the marker).
+        task: The trained run's task (its `serving_module` is saved; its `run` is named in the marker).
         model: The model to export.
         target: The export folder (created; its parent too).
         force: Also replace a previous seqtasks export of another run.
@@ -101,7 +124,7 @@ def export_atomically(
     old = None
     try:
         written = staging / "model"
-        task.export(model, written)
+        save_serving_module(task.serving_module(model), written)
         marker = {"format": "seqtasks-export", "task": task.name, "run": str(run_root)}
         (written / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         if target.exists() and any(target.iterdir()):

@@ -17,7 +17,7 @@ Life cycle, as driven by `seqtasks.runtime.commands` (the CLI and the recipes ca
     runtime.fit(task, model, ...)            # calls task.train_dataset(epoch) and task.validation_dataset()
     task.evaluate(model, paths)              # -> {"metric": value, ...}
     task.predict(model, inputs, out)         # writes human-readable results to `out`
-    task.export(model, export_dir)           # SavedModel that loads without seqtasks (via export_atomically)
+    task.serving_module(model)               # what the SavedModel export holds (saved by export_atomically)
 
 Preprocessing state (vocabulary, tokenizer, class names, alphabet) is the task's `preprocessor_class`, a
 `seqtasks.runtime.preprocessor.Preprocessor`. The task never decides by itself whether to load, adapt, build or
@@ -42,7 +42,6 @@ import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import keras
@@ -53,6 +52,7 @@ from seqtasks.errors import CheckpointError
 from seqtasks.runtime.preprocessor import Preprocessor, StatelessPreprocessor
 
 if TYPE_CHECKING:
+    from seqtasks.runtime.export import ServingModule
     from seqtasks.runtime.run_dir import RunDir
 
 
@@ -196,9 +196,10 @@ class Task(abc.ABC):
         to `out` as they are produced, and returns them."""
 
     @abc.abstractmethod
-    def export(self, model: keras.Model, export_dir: Path) -> Path:
-        """Writes a SavedModel to `export_dir` whose signatures take raw inputs and load with
-        `tf.saved_model.load` in a process that does not import seqtasks. Returns `export_dir`."""
+    def serving_module(self, model: keras.Model) -> ServingModule:
+        """What `seqtasks export` saves (through `seqtasks.runtime.export.export_atomically`): a `ServingModule`
+        whose signatures take raw inputs (strings, waveforms, sequences) and which loads with
+        `tf.saved_model.load` in a process that does not import seqtasks. Defined in the task's `export.py`."""
 
     def final_evaluation(self, model: keras.Model) -> dict[str, dict[str, Any]]:
         """What `seqtasks train` (and every recipe) scores after training, as `{split name: metrics}`, saved under
