@@ -19,6 +19,7 @@ BUILTIN_TASKS = {
     "translation": "seqtasks.tasks.translation",
     "speech_recognition": "seqtasks.tasks.speech_recognition",
     "memory": "seqtasks.tasks.memory",
+    "language_identification": "seqtasks.tasks.language_identification",
 }
 
 _REGISTRY: dict[str, type[Task]] = {}
