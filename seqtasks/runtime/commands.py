@@ -240,7 +240,7 @@ def finetune(
         task_name, run if run.has_checkpoint() else None, config_files, overrides, data_paths, data_dir,
         base=config_to_dict(source_task.config),
     )
-    if not config.data.path and not config.data.dataset:
+    if not config.data.path and not config.data.dataset and not get_task(task_name).generates_data:
         raise ConfigError("finetune needs data: pass --data FILE_OR_FOLDER (or set data.path)")
     return run_training(get_task(task_name), config, run, source=(source_task, source_model), reporter=reporter)
 

@@ -70,6 +70,8 @@ class Task(abc.ABC):
         monitor_mode: `"min"` or `"max"`.
         preprocessor_class: The task's `Preprocessor` subclass (`StatelessPreprocessor` when it learns nothing
             from its data).
+        generates_data: True for a task that generates its data from the config (it reads no files, and a
+            fine-tune needs no `--data`).
 
     Args:
         config: The resolved run config (an instance of `config_class`).
@@ -81,6 +83,7 @@ class Task(abc.ABC):
     monitor: ClassVar[str] = "val_loss"
     monitor_mode: ClassVar[str] = "min"
     preprocessor_class: ClassVar[type[Preprocessor]] = StatelessPreprocessor
+    generates_data: ClassVar[bool] = False
 
     def __init__(self, config: RunConfig, run: RunDir):
         if not isinstance(config, self.config_class):

@@ -1,5 +1,4 @@
-"""Language identification: which language is a sentence in? The README's "Adding a task" example, built only
-from shared pieces (runtime, data, bucketing, layers, metrics) in the same modules as every task."""
+"""Language identification (sentence -> language): the README's "Adding a task" example, from shared pieces only."""
 
 from seqtasks.tasks.language_identification.task import LanguageIdentificationTask
 

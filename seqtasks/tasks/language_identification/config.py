@@ -1,5 +1,4 @@
-"""Config of the language identification task (every key is listed, commented, in
-recipes/configs/language_identification.yaml)."""
+"""Config of the language identification task (every key: recipes/configs/language_identification.yaml)."""
 
 from __future__ import annotations
 
@@ -24,15 +23,12 @@ class LanguageIdentificationDataConfig(DataConfig):
 
 @dataclass
 class LanguageIdentificationModelConfig(ModelConfig):
-    """Characters -> embedding -> bidirectional recurrent stack -> masked mean/max pooling -> softmax."""
-
     # Recurrent cell: lstm, gru or simple_rnn.
     cell_type: Literal["lstm", "gru", "simple_rnn"] = "gru"
     # Character embedding width.
     embedding_dim: int = 32
-    # Units per direction and layer.
+    # Units per direction and layer, and stacked layers.
     units: int = 64
-    # Recurrent layers.
     num_layers: int = 1
     # Dropout between recurrent layers.
     dropout: float = 0.0
@@ -40,9 +36,7 @@ class LanguageIdentificationModelConfig(ModelConfig):
 
 @dataclass
 class LanguageIdentificationTrainConfig(TrainConfig):
-    """Training (the shared keys; fewer epochs by default)."""
-
-    epochs: int = 3
+    epochs: int = 3  # the shared training keys, with fewer epochs by default
 
 
 @dataclass

@@ -1,8 +1,5 @@
-"""The SavedModel of a language identifier: raw UTF-8 strings in, language labels out (no seqtasks needed).
-
-    served = tf.saved_model.load("RUN/export")
-    served.signatures["serving_default"](text=tf.constant(["Bonjour !"]))   # {"language", "probabilities"}
-"""
+"""The SavedModel: `tf.saved_model.load("RUN/export").signatures["serving_default"](text=tf.constant(["Bonjour"]))`
+gives `{"language": labels, "probabilities": (batch, languages)}`, without seqtasks installed."""
 
 from __future__ import annotations
 
@@ -25,9 +22,9 @@ class LanguageIdentificationServing(ServingModule):
         ids = tf.constant(list(range(2, len(preprocessor.chars) + 2)) or [UNKNOWN_ID], tf.int32)
         self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(codes, ids), UNKNOWN_ID)
         self.labels = tf.constant(preprocessor.labels)
-        self.classify = tf.function(self._classify, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
 
-    def _classify(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def classify(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         codes = tf.strings.unicode_decode(text, "UTF-8", errors="replace")
         ids = tf.ragged.map_flat_values(self.table.lookup, codes)
         # An empty string is one unknown character, as in `LanguageIdentificationPreprocessor.encode`.

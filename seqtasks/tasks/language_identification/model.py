@@ -8,6 +8,7 @@ from seqtasks.layers import MaskedPooling, RecurrentStack
 
 
 def build_language_identification_model(vocab_size: int, num_labels: int, m, seed: int) -> keras.Model:
+    """The classifier for the `model` config section `m` (id 0 is padding, masked out)."""
     ids = keras.Input((None,), dtype="int32", name="ids")
     x = keras.layers.Embedding(vocab_size, m.embedding_dim, mask_zero=True, name="embedding")(ids)
     x = RecurrentStack(m.cell_type, m.units, m.num_layers, bidirectional=True, dropout=m.dropout,

@@ -14,22 +14,13 @@ PAD_ID, UNKNOWN_ID = 0, 1  # characters are ids 2..N+1
 
 
 class LanguageIdentificationPreprocessor(Preprocessor):
-    """Character ids and label names.
-
-    Args:
-        chars: Known characters, in id order (from id 2).
-        labels: Language labels, in class order.
-    """
+    """The known characters (in id order, from id 2) and the language labels (in class order)."""
 
     files = ("language_identification.json",)
 
     def __init__(self, chars: list[str], labels: list[str]):
         self.chars, self.labels = list(chars), list(labels)
         self.index = {c: i + 2 for i, c in enumerate(self.chars)}
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.chars) + 2
 
     @classmethod
     def build(cls, config, data: list[tuple[str, str]]) -> LanguageIdentificationPreprocessor:
@@ -45,9 +36,6 @@ class LanguageIdentificationPreprocessor(Preprocessor):
 
     def encode(self, text: str) -> np.ndarray:
         return np.array([self.index.get(c, UNKNOWN_ID) for c in text] or [UNKNOWN_ID], np.int32)
-
-    def label_ids(self, labels: list[str]) -> np.ndarray:
-        return np.array([self.labels.index(label) for label in labels], np.int32)
 
     def save(self, directory: Path) -> None:
         text = json.dumps({"chars": self.chars, "labels": self.labels}, ensure_ascii=False)

@@ -1,9 +1,5 @@
-"""The language identification task.
-
-    seqtasks train --task language_identification --data-dir ../shared/data      # English/French from Tatoeba
-    seqtasks train --task language_identification --data my_sentences.tsv       # text<TAB>language rows
-    seqtasks predict --workdir runs/language_identification "Je ne sais pas."
-"""
+"""The language identification task: `seqtasks train --task language_identification --data-dir ../shared/data`
+(English/French from Tatoeba) or `--data my_sentences.tsv` (text<TAB>language rows)."""
 
 from __future__ import annotations
 
@@ -27,7 +23,7 @@ from seqtasks.tasks.language_identification.preprocessor import LanguageIdentifi
 
 @register_task
 class LanguageIdentificationTask(Task):
-    """Sentence -> language. Metric: `val_accuracy` (monitored), `accuracy` and `macro_f1` on validation or files."""
+    """Sentence -> language, scored by accuracy and macro-F1 on the validation split or on labelled files."""
 
     name = "language_identification"
     config_class = LanguageIdentificationConfig
@@ -37,16 +33,13 @@ class LanguageIdentificationTask(Task):
     def read(self) -> list[tuple[str, str]]:
         d = self.config.data
         if d.path:
-            rows = ld.read_labelled(d.path)
-            return rows[: d.max_examples] if d.max_examples else rows
+            return ld.read_labelled(d.path)[: d.max_examples or None]
         if d.dataset != "eng_fra":
             raise DataError(f"data.dataset {d.dataset!r}: this task reads eng_fra or your files (--data FILE.tsv)")
         return ld.read_pairs_as_labelled(load_dataset("eng_fra", d), d.max_examples)
 
     def prepare_data(self, source: Task | None = None) -> None:
         train, self.val_rows = ld.split(self.read(), self.config.data.validation_fraction, self.config.train.seed)
-        if not train:
-            raise DataError("no training sentences: give more rows or lower data.validation_fraction")
         self.ready_preprocessor(train, source)
         self.train_ids, self.train_labels = self.encode(train)
 
@@ -54,7 +47,8 @@ class LanguageIdentificationTask(Task):
         unknown = sorted({label for _, label in rows} - set(self.preprocessor.labels))
         if unknown:
             raise DataError(f"languages {unknown} are not among the trained ones {self.preprocessor.labels}")
-        return [self.preprocessor.encode(t) for t, _ in rows], self.preprocessor.label_ids([la for _, la in rows])
+        labels = np.array([self.preprocessor.labels.index(label) for _, label in rows], np.int32)
+        return [self.preprocessor.encode(text) for text, _ in rows], labels
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         seed = (self.config.train.seed, epoch)
@@ -64,14 +58,14 @@ class LanguageIdentificationTask(Task):
         return ld.batches(*self.encode(self.val_rows), self.config.eval.batch_size) if self.val_rows else None
 
     def build_model(self) -> keras.Model:
-        p = self.preprocessor
-        return build_language_identification_model(p.vocab_size, len(p.labels), self.config.model,
+        p = self.preprocessor  # ids: 0 padding, 1 unknown, then the characters
+        return build_language_identification_model(len(p.chars) + 2, len(p.labels), self.config.model,
                                                    self.config.train.seed)
 
     def loss(self) -> Any:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    def metrics(self) -> list[Any]:
+    def metrics(self) -> list[Any]:  # `val_accuracy` is the monitored metric
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def probabilities(self, model: keras.Model, texts: Sequence[str]) -> np.ndarray:
@@ -89,7 +83,7 @@ class LanguageIdentificationTask(Task):
         _, labels = self.encode(rows)
         predicted = self.probabilities(model, [t for t, _ in rows]).argmax(-1)
         report = classification_report(labels, predicted, self.preprocessor.labels)
-        return {"accuracy": float(report["accuracy"]), "macro_f1": float(report["macro_f1"]), "examples": len(rows)}
+        return {key: report[key] for key in ("accuracy", "macro_f1", "num_examples")}
 
     def predict(self, model: keras.Model, inputs: Sequence[str], out: TextIO) -> list[dict[str, Any]]:
         results = []
