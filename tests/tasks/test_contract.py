@@ -144,8 +144,9 @@ sys.modules["seqtasks"] = None  # any import of seqtasks now fails
 import numpy as np, tensorflow as tf
 served = tf.saved_model.load(sys.argv[1])
 inputs = {k: tf.constant(np.load(sys.argv[2], allow_pickle=False)[k]) for k in json.loads(sys.argv[3])}
-out = served.signatures[sys.argv[4]](**inputs)
-np.savez(sys.argv[5], **{k: v.numpy() for k, v in out.items()})
+out = {k: v.numpy() for k, v in served.signatures[sys.argv[4]](**inputs).items()}
+strings = {k: np.vectorize(lambda b: b.decode("utf-8"))(v).astype(str) for k, v in out.items() if v.dtype == object}
+np.savez(sys.argv[5], **{**out, **strings})
 """
 
 
@@ -179,7 +180,8 @@ def test_train_evaluate_predict_export_reload_finetune(name, tmp_path):
     # The SavedModel in a process without seqtasks gives what the in-process serving module gives.
     task, model = commands.load_trained(outcome.run.root)
     inputs = _as_arrays(case.serving_inputs(tmp_path))
-    expected = task.serving_module(model).signatures()[case.signature](**inputs)
+    module = task.serving_module(model)
+    expected = module.signatures()[case.signature](**inputs)
     np.savez(tmp_path / "inputs.npz", **inputs)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
@@ -192,11 +194,14 @@ def test_train_evaluate_predict_export_reload_finetune(name, tmp_path):
     assert set(got.files) == set(expected)
     for key, value in expected.items():
         value = value.numpy()
+        if value.dtype == object:
+            value = np.vectorize(lambda b: b.decode("utf-8"))(value).astype(str)
         if value.dtype.kind in "fc":
             np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
         else:
             np.testing.assert_array_equal(got[key], value, err_msg=key)
 
+    (tmp_path / "new").mkdir()
     tuned = commands.finetune(None, outcome.run.root, tmp_path / "tuned", overrides=case.finetune_overrides,
                               **case.finetune_data(tmp_path / "new"))
     assert tuned.evaluation and (tuned.export_dir / "saved_model.pb").is_file()

@@ -22,9 +22,9 @@ class LanguageIdentificationServing(ServingModule):
         ids = tf.constant(list(range(2, len(preprocessor.chars) + 2)) or [UNKNOWN_ID], tf.int32)
         self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(codes, ids), UNKNOWN_ID)
         self.labels = tf.constant(preprocessor.labels)
+        self.classify = tf.function(self._classify, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def classify(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _classify(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         codes = tf.strings.unicode_decode(text, "UTF-8", errors="replace")
         ids = tf.ragged.map_flat_values(self.table.lookup, codes)
         # An empty string is one unknown character, as in `LanguageIdentificationPreprocessor.encode`.
