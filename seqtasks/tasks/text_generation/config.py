@@ -16,7 +16,7 @@ from seqtasks.config import (
 
 
 @dataclass
-class TextGenerationData(DataConfig):
+class TextGenerationDataConfig(DataConfig):
     # Named dataset used when `path` is empty.
     dataset: str = "tiny_shakespeare"
     # Fraction of the corpus, taken from its end, held out for validation (0 = none).
@@ -33,7 +33,7 @@ class TextGenerationData(DataConfig):
 
 
 @dataclass
-class TextGenerationModel(ModelConfig):
+class TextGenerationModelConfig(ModelConfig):
     # Recurrent cell of every layer.
     cell_type: Literal["lstm", "gru", "simple_rnn"] = "gru"
     # Units per recurrent layer.
@@ -49,7 +49,7 @@ class TextGenerationModel(ModelConfig):
 
 
 @dataclass
-class TextGenerationTrain(TrainConfig):
+class TextGenerationTrainConfig(TrainConfig):
     """Defaults sized for the 15-minute CPU budget on tinyshakespeare (see recipes/configs/text_generation.yaml)."""
 
     batch_size: int = 64
@@ -63,7 +63,7 @@ class TextGenerationTrain(TrainConfig):
 
 
 @dataclass
-class TextGenerationEval(EvalConfig):
+class TextGenerationEvalConfig(EvalConfig):
     # Parallel streams when scoring a text with the recurrent state carried through it.
     batch_size: int = 64
     # Characters per chunk of that scoring loop.
@@ -71,7 +71,7 @@ class TextGenerationEval(EvalConfig):
 
 
 @dataclass
-class TextGenerationPredict:
+class TextGenerationPredictConfig:
     # Prompt used when `predict` gets no input.
     prompt: str = "\n"
     # Characters to generate after the prompt.
@@ -92,9 +92,9 @@ class TextGenerationPredict:
 
 @dataclass
 class TextGenerationConfig(RunConfig):
-    data: TextGenerationData = field(default_factory=TextGenerationData)
-    model: TextGenerationModel = field(default_factory=TextGenerationModel)
-    train: TextGenerationTrain = field(default_factory=TextGenerationTrain)
-    eval: TextGenerationEval = field(default_factory=TextGenerationEval)
+    data: TextGenerationDataConfig = field(default_factory=TextGenerationDataConfig)
+    model: TextGenerationModelConfig = field(default_factory=TextGenerationModelConfig)
+    train: TextGenerationTrainConfig = field(default_factory=TextGenerationTrainConfig)
+    eval: TextGenerationEvalConfig = field(default_factory=TextGenerationEvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
-    predict: TextGenerationPredict = field(default_factory=TextGenerationPredict)
+    predict: TextGenerationPredictConfig = field(default_factory=TextGenerationPredictConfig)
