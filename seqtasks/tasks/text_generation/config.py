@@ -52,13 +52,21 @@ class TextGenerationModelConfig(ModelConfig):
 class TextGenerationTrainConfig(TrainConfig):
     """Defaults sized for the 15-minute CPU budget on tinyshakespeare (see recipes/configs/text_generation.yaml)."""
 
+    # Global batch size (split across replicas).
     batch_size: int = 64
+    # Upper bound on epochs (one epoch = every window of the training text once).
     epochs: int = 30
+    # Wall-clock budget for the whole run, resumes included (the quality target is "within 15 minutes").
     max_minutes: float = 15.0
+    # Peak learning rate.
     learning_rate: float = 3e-3
+    # Cosine with decay_steps 0 and a time budget anneals over whichever ends first, epochs or max_minutes.
     lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    # Cosine floor as a fraction of the peak rate.
     min_lr_ratio: float = 0.05
+    # auto: bfloat16 on a CPU with native bfloat16, float16 on a GPU, float32 otherwise.
     mixed_precision: Literal["off", "auto", "mixed_float16", "mixed_bfloat16"] = "auto"
+    # Checkpoint every N optimizer steps (plus every epoch end).
     checkpoint_every_steps: int = 100
 
 

@@ -125,6 +125,17 @@ def test_recipe_config_lists_the_defaults():
     assert load_config(MemoryConfig, [ROOT / "recipes/configs/memory.yaml"]) == MemoryConfig()
 
 
+def test_every_key_has_a_comment_in_the_recipe_config():
+    import dataclasses
+
+    lines = (ROOT / "recipes/configs/memory.yaml").read_text().splitlines()
+    for section in dataclasses.fields(MemoryConfig):
+        start = lines.index(f"{section.name}:")
+        for f in dataclasses.fields(getattr(MemoryConfig(), section.name)):
+            idx = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(f"{f.name}:"))
+            assert lines[idx - 1].strip().startswith("#"), f"{section.name}.{f.name} has no comment above it"
+
+
 @pytest.mark.slow
 def test_gru_solves_a_short_adding_problem(tmp_path):
     overrides = ["model.cell_type=gru", "model.units=32", "data.sequence_length=20", "train.epochs=8",
