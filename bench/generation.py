@@ -25,14 +25,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from seqtasks.decoding.generation import Generator  # noqa: E402
+from seqtasks.decoding.samplers import TemperatureSampler  # noqa: E402
 from seqtasks.runtime import commands  # noqa: E402
+from seqtasks.runtime.export import save_serving_module  # noqa: E402
 from seqtasks.tasks.text_generation import (  # noqa: E402
     CharLanguageModel,
     CharVocabulary,
-    Generator,
-    TemperatureSampler,
     TextGenerationConfig,
-    export_saved_model,
+    TextGenerationServing,
 )
 
 WINDOW = 100
@@ -83,7 +84,7 @@ def main() -> None:
     temperature = 0.8
     generator = Generator(model, vocab, TemperatureSampler(temperature))
     with tempfile.TemporaryDirectory() as tmp:
-        export_saved_model(model, vocab, tmp + "/export")
+        save_serving_module(TextGenerationServing(model, vocab), tmp + "/export")
         exported = tf.saved_model.load(tmp + "/export")
 
         def run_exported(n):

@@ -322,6 +322,9 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "clip_value": _MIN_0, "checkpoint_every_steps": _MIN_0, "keep_checkpoints": _MIN_1,
     "early_stopping_patience": _MIN_0, "log_every_steps": _MIN_0, "min_lr_ratio": (0, 1, True, True),
     "max_examples": _MIN_0, "min_char_count": _MIN_1, "validation_fraction": _FRACTION, "validation_split": _FRACTION, "label_smoothing": _FRACTION,
+    # memory (generated data: sizes of the problems and of the fixed sets)
+    "sequence_length": _MIN_1, "copy_length": _MIN_1, "num_symbols": _MIN_1, "validation_samples": _MIN_1,
+    "test_samples": _MIN_1,
 }
 
 

@@ -118,7 +118,7 @@ def test_masked_recurrent_layers_and_generation_log_no_onednn_dtype_notice():
     script = """
 import tensorflow as tf
 import seqtasks.layers as L
-from seqtasks.tasks.text_generation.generation import batch_major_ids
+from seqtasks.decoding.generation import batch_major_ids
 layer = L.Bidirectional(L.GRU(4, return_sequences=True))
 x, mask = tf.random.normal([2, 7, 5]), tf.sequence_mask([7, 5], 7)
 print(tf.function(lambda x, m: layer(x, mask=m))(x, mask).shape)

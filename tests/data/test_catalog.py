@@ -43,10 +43,10 @@ def test_every_task_default_dataset_is_listed():
     from seqtasks.tasks.speech_recognition.config import SpeechData
     from seqtasks.tasks.speech_recognition.task import DATASETS as SPEECH_DATASETS
     from seqtasks.tasks.speech_recognition.tfds_sets import PRESETS
-    from seqtasks.tasks.text_generation.config import TextGenerationData
+    from seqtasks.tasks.text_generation.config import TextGenerationDataConfig
     from seqtasks.tasks.translation.task import TranslationData
 
-    defaults = {cls().dataset for cls in (SentimentData, SpeechData, TextGenerationData, TranslationData)}
+    defaults = {cls().dataset for cls in (SentimentData, SpeechData, TextGenerationDataConfig, TranslationData)}
     assert defaults | set(SPEECH_DATASETS) | set(PRESETS) <= set(list_datasets())
 
 

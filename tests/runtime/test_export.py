@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from seqtasks import cli
@@ -9,7 +11,7 @@ from seqtasks.errors import ConfigError
 from seqtasks.runtime import commands
 from seqtasks.runtime.export import MARKER, read_marker
 from tests.runtime.test_trainer import TINY
-from tests.runtime.toy import ToyTask
+from tests.runtime.toy import ToyTask  # noqa: F401 - registers toy_regression
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +64,13 @@ def test_another_runs_export_needs_force_and_a_failed_export_keeps_the_old_one(r
     assert read_marker(out)["run"] == str(runs / "b")
     before = snapshot(out)
 
-    def broken(self, model, export_dir):
+    def broken(module, export_dir):
         export_dir.mkdir(parents=True)
         (export_dir / "saved_model.pb").write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(ToyTask, "export", broken)
+    # `seqtasks.runtime.export` is also the name of the export command: patch the module itself.
+    monkeypatch.setattr(sys.modules["seqtasks.runtime.export"], "save_serving_module", broken)
     with pytest.raises(OSError, match="disk full"):
         commands.export(runs / "b", export_dir=out)
     assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["out"]

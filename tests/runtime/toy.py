@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from seqtasks.config import ModelConfig, RunConfig
-from seqtasks.tasks import Task, register_task
+from seqtasks.runtime.export import ServingModule
+from seqtasks.tasks import StatelessPreprocessor, Task, register_task
 
 
 @dataclass
@@ -24,18 +24,30 @@ class ToyConfig(RunConfig):
     model: ToyModel = field(default_factory=ToyModel)
 
 
+class ToyServing(ServingModule):
+    """`serving_default`: `x` (batch, 4) -> `y` (batch, 1)."""
+
+    def __init__(self, model):
+        super().__init__(name="toy_serving")
+        self.model = model
+        self.serve = tf.function(lambda x: {"y": self.model(x, training=False)},
+                                 input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+
+    def signatures(self):
+        return {"serving_default": self.serve}
+
+
 @register_task
 class ToyTask(Task):
     name = "toy_regression"
     config_class = ToyConfig
+    preprocessor_class = StatelessPreprocessor
 
     def prepare_data(self, source=None):
+        self.ready_preprocessor(None, source)
         rng = np.random.default_rng(0)
         self.x = rng.normal(size=(100, 4)).astype("float32")
         self.y = (self.x @ np.array([1.0, -2.0, 0.5, 3.0], "float32"))[:, None]
-
-    def load_preprocessor(self):
-        pass
 
     def train_dataset(self, epoch):
         order = np.random.default_rng([self.config.train.seed, epoch]).permutation(80)
@@ -64,6 +76,5 @@ class ToyTask(Task):
             out.write(f"{v:.4f}\n")
         return values
 
-    def export(self, model, export_dir: Path):
-        model.export(str(export_dir), verbose=False)
-        return export_dir
+    def serving_module(self, model):
+        return ToyServing(model)

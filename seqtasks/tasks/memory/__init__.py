@@ -1,11 +1,13 @@
 """Long-range memory task `memory`: the adding problem and the copy task on seqtasks' recurrent cells.
 
-Modules: `data` (seeded generators), `model` (RecurrentStack + Dense, copy accuracy metric), `export`
-(SavedModel), `config` (the config schema), `task` (the runtime's `memory` task). The sweep over cells and
-sequence lengths is `seqtasks.diagnostics.sweep`.
+Modules: `config` (the config schema), `data` (seeded generators), `preprocessor` (stateless: nothing is learnt),
+`model` (RecurrentStack + Dense, copy accuracy metric), `task` (the runtime's `memory` task), `export`
+(MemoryServing, the SavedModel). The sweep over cells and sequence lengths is `seqtasks.diagnostics.sweep`.
 """
 
 from seqtasks.tasks.memory.config import MemoryConfig
+from seqtasks.tasks.memory.export import MemoryServing
+from seqtasks.tasks.memory.preprocessor import MemoryPreprocessor
 from seqtasks.tasks.memory.task import MemoryTask
 
-__all__ = ["MemoryConfig", "MemoryTask"]
+__all__ = ["MemoryConfig", "MemoryPreprocessor", "MemoryServing", "MemoryTask"]

@@ -9,15 +9,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 
+from seqtasks.runtime.export import ServingModule
 
-class MemoryServing(tf.Module):
-    """The exported module.
+
+class MemoryServing(ServingModule):
+    """The exported module (signature `serving_default`).
 
     Args:
         model: The trained memory model.
@@ -35,20 +36,12 @@ class MemoryServing(tf.Module):
             self._serve, input_signature=[tf.TensorSpec([None, None, num_features], tf.float32, name="sequence")]
         )
 
+    def signatures(self) -> dict[str, Any]:
+        return {"serving_default": self.serve}
+
     def _serve(self, sequence: tf.Tensor) -> dict[str, tf.Tensor]:
         out = tf.cast(self.model(sequence, training=False), tf.float32)
         if self.problem == "adding":
             return {"sum": out[:, 0]}
         symbols = tf.argmax(out[:, -self.copy_length :], axis=-1, output_type=tf.int32)
         return {"symbols": symbols, "logits": out}
-
-
-def export_memory_model(
-    model: keras.Model, problem: str, num_features: int, copy_length: int, export_dir: str | os.PathLike
-) -> Path:
-    """Writes the SavedModel (`serving_default`: `sequence` -> `sum`, or `symbols` and `logits`)."""
-    module = MemoryServing(model, problem, num_features, copy_length)
-    export_dir = Path(export_dir)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
-    return export_dir

@@ -4,14 +4,14 @@
     seqtasks predict --workdir runs/memory "0.2 0.7* 0.1 0.4* 0.9"    (adding: * marks the two values to add)
     seqtasks predict --workdir runs/memory random                       (a random test-like example)
 
-The data is generated (see `seqtasks.tasks.memory.data`), so the task has no assets and nothing to fine-tune
-from but weights.
+The data is generated (see `seqtasks.tasks.memory.data`), so the task has no assets (`MemoryPreprocessor` is
+stateless) and nothing to fine-tune from but weights. Its evaluation is the fixed test set, filed as `test` in
+`metrics.json`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import keras
@@ -22,8 +22,9 @@ from seqtasks.errors import ConfigError, DataError
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.memory import data as md
 from seqtasks.tasks.memory.config import MemoryConfig
-from seqtasks.tasks.memory.export import export_memory_model
+from seqtasks.tasks.memory.export import MemoryServing
 from seqtasks.tasks.memory.model import build_memory_model, copy_accuracy_metric
+from seqtasks.tasks.memory.preprocessor import MemoryPreprocessor
 
 DEFAULT_STEPS_PER_EPOCH = 100
 
@@ -41,6 +42,7 @@ class MemoryTask(Task):
     config_class = MemoryConfig
     monitor = "val_loss"
     monitor_mode = "min"
+    preprocessor_class = MemoryPreprocessor
 
     def __init__(self, config: MemoryConfig, run) -> None:
         super().__init__(config, run)
@@ -67,10 +69,8 @@ class MemoryTask(Task):
                             d.copy_length, d.num_symbols)
 
     def prepare_data(self, source: Task | None = None) -> None:
+        self.ready_preprocessor(None, source)
         self._validation = self._fixed_set(md.VALIDATION, self.config.data.validation_samples)
-
-    def load_preprocessor(self) -> None:
-        """Nothing to load: the memory task has no preprocessing state."""
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         d, t = self.config.data, self.config.train
@@ -120,6 +120,10 @@ class MemoryTask(Task):
         x = tf.convert_to_tensor(x, tf.float32)
         parts = [self._forward[1](x[i : i + size]).numpy() for i in range(0, int(x.shape[0]), size)]
         return np.concatenate(parts, 0)
+
+    def evaluation_split(self) -> str:
+        """`test`: `evaluate(model)` scores the fixed test set (`eval.test_samples`, its own random stream)."""
+        return "test"
 
     def evaluate(self, model: keras.Model, paths: Sequence[str] | None = None) -> dict[str, Any]:
         if paths:
@@ -212,28 +216,18 @@ class MemoryTask(Task):
             results.append(result)
         return results
 
-    def export(self, model: keras.Model, export_dir: Path) -> Path:
-        d = self.config.data
-        return export_memory_model(model, self.problem, self.num_features, d.copy_length, export_dir)
+    def serving_module(self, model: keras.Model) -> MemoryServing:
+        return MemoryServing(model, self.problem, self.num_features, self.config.data.copy_length)
 
 
 def _check_config(config: MemoryConfig) -> None:
-    d, m, e = config.data, config.model, config.eval
+    """What the schema cannot check on one key (its ranges and names are checked there): no data files, and the
+    adding problem's minimum length."""
+    d = config.data
     if d.path or d.dataset:
         raise ConfigError(
             "the memory task generates its data: leave data.path/--data and data.dataset empty "
             "(choose the problem with --set data.problem=adding|copy)"
         )
-    minimum = 2 if d.problem == "adding" else 1
-    if d.sequence_length < minimum:
-        raise ConfigError(f"data.sequence_length must be >= {minimum} for the {d.problem} problem, got {d.sequence_length}")
-    for key in ("copy_length", "num_symbols", "validation_samples"):
-        if getattr(d, key) < 1:
-            raise ConfigError(f"data.{key} must be >= 1, got {getattr(d, key)}")
-    if m.units < 1 or m.num_layers < 1:
-        raise ConfigError(f"model.units and model.num_layers must be >= 1, got {m.units} and {m.num_layers}")
-    if m.activation and m.activation not in ("tanh", "relu", "sigmoid", "linear", "elu", "selu", "gelu", "softsign",
-                                             "swish", "hard_sigmoid"):
-        raise ConfigError(f"model.activation {m.activation!r} is not a known activation; use tanh or relu (or '')")
-    if e.test_samples < 1:
-        raise ConfigError(f"eval.test_samples must be >= 1, got {e.test_samples}")
+    if d.problem == "adding" and d.sequence_length < 2:
+        raise ConfigError(f"data.sequence_length must be >= 2 for the adding problem, got {d.sequence_length}")

@@ -1,35 +1,33 @@
-"""Character-level text generation (char-RNN): task, config, vocabulary, model, samplers, generation, export.
+"""Character-level text generation (char-RNN): config, data, preprocessor, model, task, export.
 
-Split keras-hub style: `preprocessor` (CharVocabulary, training windows), `model` (CharRNNBackbone,
-CharLanguageModel), `samplers` (Greedy/Temperature/TopK/TopP, each overriding `get_next_token`), `generation`
-(stateful Generator, stateful scoring), `export` (SavedModel with generate/score), `task` (the registered Task).
+`config` (the schema), `data` (the corpus, its train/validation split and the training windows), `preprocessor`
+(CharVocabulary and TextGenerationPreprocessor: build, fine-tune extension), `model` (CharRNNBackbone,
+CharLanguageModel), `task` (the registered Task), `export` (TextGenerationServing: generate / generate_batch /
+score in the graph). The samplers and the stateful generation / scoring loops are shared:
+`seqtasks.decoding.samplers` and `seqtasks.decoding.generation`.
 """
 
 from seqtasks.tasks.text_generation.config import (
     TextGenerationConfig,
-    TextGenerationData,
-    TextGenerationEval,
-    TextGenerationModel,
-    TextGenerationPredict,
-    TextGenerationTrain,
+    TextGenerationDataConfig,
+    TextGenerationEvalConfig,
+    TextGenerationModelConfig,
+    TextGenerationPredictConfig,
+    TextGenerationTrainConfig,
 )
-from seqtasks.tasks.text_generation.export import TextGenerationModule, export_saved_model
-from seqtasks.tasks.text_generation.generation import Generator, StreamPrinter, score_ids
+from seqtasks.tasks.text_generation.data import (
+    read_corpus,
+    split_text,
+    training_windows,
+    validation_windows,
+    windows_dataset,
+)
+from seqtasks.tasks.text_generation.export import TextGenerationServing
 from seqtasks.tasks.text_generation.model import CharLanguageModel, CharRNNBackbone
 from seqtasks.tasks.text_generation.preprocessor import (
     UNKNOWN_ID,
     CharVocabulary,
-    split_text,
-    training_windows,
-    validation_windows,
-)
-from seqtasks.tasks.text_generation.samplers import (
-    GreedySampler,
-    Sampler,
-    TemperatureSampler,
-    TopKSampler,
-    TopPSampler,
-    get_sampler,
+    TextGenerationPreprocessor,
 )
 from seqtasks.tasks.text_generation.task import TextGenerationTask
 
@@ -38,25 +36,18 @@ __all__ = [
     "CharLanguageModel",
     "CharRNNBackbone",
     "CharVocabulary",
-    "Generator",
-    "GreedySampler",
-    "Sampler",
-    "StreamPrinter",
-    "TemperatureSampler",
     "TextGenerationConfig",
-    "TextGenerationData",
-    "TextGenerationEval",
-    "TextGenerationModel",
-    "TextGenerationModule",
-    "TextGenerationPredict",
+    "TextGenerationDataConfig",
+    "TextGenerationEvalConfig",
+    "TextGenerationModelConfig",
+    "TextGenerationPredictConfig",
+    "TextGenerationPreprocessor",
+    "TextGenerationServing",
     "TextGenerationTask",
-    "TextGenerationTrain",
-    "TopKSampler",
-    "TopPSampler",
-    "export_saved_model",
-    "get_sampler",
-    "score_ids",
+    "TextGenerationTrainConfig",
+    "read_corpus",
     "split_text",
     "training_windows",
     "validation_windows",
+    "windows_dataset",
 ]

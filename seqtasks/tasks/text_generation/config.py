@@ -16,7 +16,7 @@ from seqtasks.config import (
 
 
 @dataclass
-class TextGenerationData(DataConfig):
+class TextGenerationDataConfig(DataConfig):
     # Named dataset used when `path` is empty.
     dataset: str = "tiny_shakespeare"
     # Fraction of the corpus, taken from its end, held out for validation (0 = none).
@@ -33,7 +33,7 @@ class TextGenerationData(DataConfig):
 
 
 @dataclass
-class TextGenerationModel(ModelConfig):
+class TextGenerationModelConfig(ModelConfig):
     # Recurrent cell of every layer.
     cell_type: Literal["lstm", "gru", "simple_rnn"] = "gru"
     # Units per recurrent layer.
@@ -49,21 +49,29 @@ class TextGenerationModel(ModelConfig):
 
 
 @dataclass
-class TextGenerationTrain(TrainConfig):
+class TextGenerationTrainConfig(TrainConfig):
     """Defaults sized for the 15-minute CPU budget on tinyshakespeare (see recipes/configs/text_generation.yaml)."""
 
+    # Global batch size (split across replicas).
     batch_size: int = 64
+    # Upper bound on epochs (one epoch = every window of the training text once).
     epochs: int = 30
+    # Wall-clock budget for the whole run, resumes included (the quality target is "within 15 minutes").
     max_minutes: float = 15.0
+    # Peak learning rate.
     learning_rate: float = 3e-3
+    # Cosine with decay_steps 0 and a time budget anneals over whichever ends first, epochs or max_minutes.
     lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    # Cosine floor as a fraction of the peak rate.
     min_lr_ratio: float = 0.05
+    # auto: bfloat16 on a CPU with native bfloat16, float16 on a GPU, float32 otherwise.
     mixed_precision: Literal["off", "auto", "mixed_float16", "mixed_bfloat16"] = "auto"
+    # Checkpoint every N optimizer steps (plus every epoch end).
     checkpoint_every_steps: int = 100
 
 
 @dataclass
-class TextGenerationEval(EvalConfig):
+class TextGenerationEvalConfig(EvalConfig):
     # Parallel streams when scoring a text with the recurrent state carried through it.
     batch_size: int = 64
     # Characters per chunk of that scoring loop.
@@ -71,7 +79,7 @@ class TextGenerationEval(EvalConfig):
 
 
 @dataclass
-class TextGenerationPredict:
+class TextGenerationPredictConfig:
     # Prompt used when `predict` gets no input.
     prompt: str = "\n"
     # Characters to generate after the prompt.
@@ -92,9 +100,9 @@ class TextGenerationPredict:
 
 @dataclass
 class TextGenerationConfig(RunConfig):
-    data: TextGenerationData = field(default_factory=TextGenerationData)
-    model: TextGenerationModel = field(default_factory=TextGenerationModel)
-    train: TextGenerationTrain = field(default_factory=TextGenerationTrain)
-    eval: TextGenerationEval = field(default_factory=TextGenerationEval)
+    data: TextGenerationDataConfig = field(default_factory=TextGenerationDataConfig)
+    model: TextGenerationModelConfig = field(default_factory=TextGenerationModelConfig)
+    train: TextGenerationTrainConfig = field(default_factory=TextGenerationTrainConfig)
+    eval: TextGenerationEvalConfig = field(default_factory=TextGenerationEvalConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
-    predict: TextGenerationPredict = field(default_factory=TextGenerationPredict)
+    predict: TextGenerationPredictConfig = field(default_factory=TextGenerationPredictConfig)

@@ -11,38 +11,45 @@ Usage without seqtasks::
     m.signatures["generate"](prompt=..., num_chars=..., temperature=...)   # same, for TF Serving
 
 `generate` returns the continuation only (not the prompt); `temperature <= 0` means greedy decoding.
-`score` returns the bits (and nats) per character of `text[1:]` given the preceding characters.
+`score` returns the bits (and nats) per character of `text[1:]` given the preceding characters. The vocabulary
+file travels with the export as the SavedModel asset `assets/vocabulary.json` (`m.vocabulary.asset_path`).
 """
 
 from __future__ import annotations
 
 import math
-import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 
-from seqtasks.tasks.text_generation.generation import batch_major_ids
+from seqtasks.decoding.generation import batch_major_ids
+from seqtasks.decoding.samplers import GreedySampler, TemperatureSampler, TopKSampler, TopPSampler
+from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.text_generation.model import CharLanguageModel
-from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, CharVocabulary
-from seqtasks.tasks.text_generation.samplers import (
-    GreedySampler,
-    TemperatureSampler,
-    TopKSampler,
-    TopPSampler,
-)
+from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, VOCABULARY_FILE, CharVocabulary
 
 _STRING = tf.TensorSpec([], tf.string)
 _INT = tf.TensorSpec([], tf.int32)
 _FLOAT = tf.TensorSpec([], tf.float32)
 
 
-class TextGenerationModule(tf.Module):
-    """The exported object: the model's variables, the vocabulary table and the signature functions."""
+class TextGenerationServing(ServingModule):
+    """The exported object: the model's variables, the vocabulary table (and file) and the signature functions
+    `generate` (also `serving_default`), `generate_batch` and `score`.
+
+    Args:
+        model: The trained `CharLanguageModel`.
+        vocab: Its `CharVocabulary`.
+    """
 
     def __init__(self, model: CharLanguageModel, vocab: CharVocabulary):
         super().__init__(name="text_generation")
         self.model = model
+        # The asset is copied into the SavedModel when it is saved; until then it lives in a folder of our own.
+        self._asset_dir = tempfile.TemporaryDirectory(prefix="seqtasks-vocab-")
+        self.vocabulary = tf.saved_model.Asset(str(vocab.save(Path(self._asset_dir.name) / VOCABULARY_FILE)))
         codepoints = [ord(c) for c in vocab.chars]
         self.char_table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -132,17 +139,10 @@ class TextGenerationModule(tf.Module):
             "unknown_chars": tf.reduce_sum(tf.cast(tf.equal(ids[1:], UNKNOWN_ID), tf.int32)),
         }
 
-
-def export_saved_model(model: CharLanguageModel, vocab: CharVocabulary, export_dir: str | os.PathLike) -> Path:
-    """Writes the SavedModel with `generate`, `generate_batch` and `score` signatures to `export_dir`."""
-    export_dir = Path(export_dir)
-    module = TextGenerationModule(model, vocab)
-    signatures = {
-        "serving_default": module.generate.get_concrete_function(),
-        "generate": module.generate.get_concrete_function(),
-        "generate_batch": module.generate_batch.get_concrete_function(),
-        "score": module.score.get_concrete_function(),
-    }
-    tf.saved_model.save(module, str(export_dir), signatures=signatures)
-    vocab.save(export_dir / "assets.extra" / "vocabulary.json")
-    return export_dir
+    def signatures(self) -> dict[str, Any]:
+        return {
+            "serving_default": self.generate.get_concrete_function(),
+            "generate": self.generate.get_concrete_function(),
+            "generate_batch": self.generate_batch.get_concrete_function(),
+            "score": self.score.get_concrete_function(),
+        }

@@ -1,19 +1,31 @@
-"""Character vocabulary and training windows of the char-RNN task."""
+"""The char-RNN task's preprocessor: its character vocabulary (`RUN/assets/vocabulary.json`).
+
+`TextGenerationPreprocessor.build` learns the vocabulary from the training text; `adapt_from` is the fine-tune
+policy `data.new_chars`: `extend` appends the new text's characters that the source vocabulary lacks (existing
+ids unchanged; the new characters are remembered in `new_chars`, whose embedding rows and output units
+`TextGenerationTask.finetune_from` initialises), `unknown` keeps the source vocabulary, so they map to the
+unknown id.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
-from seqtasks.errors import CheckpointError, DataError
+from seqtasks.errors import CheckpointError
+from seqtasks.runtime.preprocessor import Preprocessor, write_text_atomic
+
+if TYPE_CHECKING:
+    from seqtasks.config import RunConfig
 
 UNKNOWN_ID = 0
+VOCABULARY_FILE = "vocabulary.json"
 _FORMAT = "seqtasks.char_vocabulary.v1"
 
 
@@ -75,16 +87,13 @@ class CharVocabulary:
     def count_unknown(self, text: str) -> int:
         return int(np.sum(self.encode(text) == UNKNOWN_ID))
 
+    def to_json(self) -> str:
+        """The vocabulary file's text."""
+        return json.dumps({"format": _FORMAT, "unknown_id": UNKNOWN_ID, "chars": self.chars}, ensure_ascii=False)
+
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(
-            json.dumps({"format": _FORMAT, "unknown_id": UNKNOWN_ID, "chars": self.chars}, ensure_ascii=False),
-            encoding="utf-8",
-        )
-        os.replace(tmp, path)
-        return path
+        """Writes the vocabulary file to `path` (atomically)."""
+        return write_text_atomic(Path(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CharVocabulary:
@@ -97,44 +106,40 @@ class CharVocabulary:
         return cls(data["chars"])
 
 
-def split_text(text: str, validation_fraction: float) -> tuple[str, str]:
-    """(training text, validation text): the validation part is the last `validation_fraction` of `text`."""
-    if not 0.0 <= validation_fraction < 1.0:
-        raise DataError(f"data.validation_fraction must be in [0, 1), got {validation_fraction}")
-    cut = len(text) - int(len(text) * validation_fraction)
-    return text[:cut], text[cut:]
+class TextGenerationPreprocessor(Preprocessor):
+    """The task's learnt state: the `CharVocabulary` (saved as `vocabulary.json`).
 
-
-def training_windows(ids: np.ndarray, seq_len: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and next-character targets of one epoch's windows, `(n, seq_len)` each.
-
-    Windows start at a random offset in `[0, seq_len)` drawn from `(seed, epoch)` and tile the text from there,
-    so every epoch sees windows cut at new places; their order is shuffled with the same generator. The number
-    of windows is the same in every epoch.
+    Args:
+        vocab: The character vocabulary.
+        new_chars: The characters a fine-tune added to the source run's vocabulary (`adapt_from` with
+            `data.new_chars=extend`), at the end of `vocab`; empty otherwise.
     """
-    n = (len(ids) - seq_len) // seq_len
-    if n <= 0:
-        raise DataError(
-            f"the training text has {len(ids)} characters, too few for windows of data.seq_len={seq_len} "
-            "characters; give more text or lower data.seq_len"
-        )
-    rng = np.random.default_rng([seed, epoch])
-    offset = int(rng.integers(seq_len))
-    starts = offset + seq_len * rng.permutation(n)
-    windows = ids[starts[:, None] + np.arange(seq_len + 1)]
-    return windows[:, :-1], windows[:, 1:]
 
+    files = (VOCABULARY_FILE,)
 
-def validation_windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Consecutive non-overlapping windows of the validation text (shorter ones if the text is short)."""
-    if len(ids) < 3:
-        return None
-    seq_len = min(seq_len, len(ids) - 1)
-    n = (len(ids) - 1) // seq_len
-    windows = ids[np.arange(n)[:, None] * seq_len + np.arange(seq_len + 1)]
-    return windows[:, :-1], windows[:, 1:]
+    def __init__(self, vocab: CharVocabulary, new_chars: Sequence[str] = ()):
+        self.vocab = vocab
+        self.new_chars = list(new_chars)
 
+    @classmethod
+    def build(cls, config: RunConfig, data: str) -> TextGenerationPreprocessor:
+        """The vocabulary of the training text `data` (characters seen at least `data.min_char_count` times)."""
+        return cls(CharVocabulary.build(data, config.data.min_char_count))
 
-def windows_dataset(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Batches of `(inputs, targets)`; the last batch may be partial."""
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2)
+    @classmethod
+    def adapt_from(
+        cls, source: TextGenerationPreprocessor, config: RunConfig, data: str
+    ) -> TextGenerationPreprocessor:
+        """The source run's vocabulary, extended by the new training text's characters when
+        `data.new_chars=extend` (else unchanged: they map to the unknown id)."""
+        if config.data.new_chars == "extend":
+            vocab, new = source.vocab.extend(data, config.data.min_char_count)
+            return cls(vocab, new)
+        return cls(source.vocab)
+
+    def save(self, directory: Path) -> None:
+        self.vocab.save(Path(directory) / VOCABULARY_FILE)
+
+    @classmethod
+    def load(cls, directory: Path, config: RunConfig) -> TextGenerationPreprocessor:
+        return cls(CharVocabulary.load(Path(directory) / VOCABULARY_FILE))

@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.data import load_dataset, read_texts
-from seqtasks.errors import DataError
+from seqtasks.data import read_texts
+from seqtasks.decoding.generation import Generator, StreamPrinter, score_ids
+from seqtasks.decoding.samplers import get_sampler
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.text_generation.config import TextGenerationConfig
-from seqtasks.tasks.text_generation.export import export_saved_model
-from seqtasks.tasks.text_generation.generation import Generator, StreamPrinter, score_ids
-from seqtasks.tasks.text_generation.model import CharLanguageModel
-from seqtasks.tasks.text_generation.preprocessor import (
-    CharVocabulary,
+from seqtasks.tasks.text_generation.data import (
+    read_corpus,
     split_text,
     training_windows,
     validation_windows,
     windows_dataset,
 )
-from seqtasks.tasks.text_generation.samplers import get_sampler
-
-VOCABULARY_FILE = "vocabulary.json"
+from seqtasks.tasks.text_generation.export import TextGenerationServing
+from seqtasks.tasks.text_generation.model import CharLanguageModel
+from seqtasks.tasks.text_generation.preprocessor import CharVocabulary, TextGenerationPreprocessor
 
 
 @register_task
@@ -47,54 +44,27 @@ class TextGenerationTask(Task):
     config_class = TextGenerationConfig
     monitor = "val_loss"
     monitor_mode = "min"
+    preprocessor_class = TextGenerationPreprocessor
 
     def __init__(self, config: TextGenerationConfig, run):
         super().__init__(config, run)
-        self.vocab: CharVocabulary | None = None
+        self.preprocessor: TextGenerationPreprocessor | None = None
         self.train_ids: np.ndarray | None = None
         self.val_ids: np.ndarray | None = None
-        self.new_chars: list[str] = []
+
+    @property
+    def vocab(self) -> CharVocabulary | None:
+        """The character vocabulary (the preprocessor's), or None before `prepare_data`/`load_preprocessor`."""
+        return None if self.preprocessor is None else self.preprocessor.vocab
 
     # ------------------------------------------------------------------------------------------- data
 
-    def read_corpus(self) -> str:
-        """The configured text: the user's files (joined by newlines) or the named dataset."""
-        data = self.config.data
-        if data.path:
-            suffixes = tuple(s.lower() for s in data.suffixes) or None
-            texts = [t if t.endswith("\n") else t + "\n" for _, t in read_texts(data.path, suffixes)]
-            return "".join(texts)
-        if data.dataset:
-            return load_dataset(data.dataset, data)
-        raise DataError("no text given: set data.path (or --data FILE) or data.dataset")
-
-    @property
-    def vocab_path(self) -> Path:
-        return self.run.assets / VOCABULARY_FILE
-
-    def load_preprocessor(self) -> None:
-        self.vocab = CharVocabulary.load(self.vocab_path)
-
     def prepare_data(self, source: Task | None = None) -> None:
         data = self.config.data
-        text = self.read_corpus()
-        train_text, val_text = split_text(text, data.validation_fraction)
-        if self.vocab_path.is_file():
-            self.load_preprocessor()
-        elif source is not None:
-            base = source.vocab
-            if data.new_chars == "extend":
-                self.vocab, self.new_chars = base.extend(train_text, data.min_char_count)
-            else:
-                self.vocab = base
-            if self.is_writer:
-                self.vocab.save(self.vocab_path)
-        else:
-            self.vocab = CharVocabulary.build(train_text, data.min_char_count)
-            if self.is_writer:
-                self.vocab.save(self.vocab_path)
-        self.train_ids = self.vocab.encode(train_text)
-        self.val_ids = self.vocab.encode(val_text)
+        train_text, val_text = split_text(read_corpus(data), data.validation_fraction)
+        vocab = self.ready_preprocessor(train_text, source).vocab
+        self.train_ids = vocab.encode(train_text)
+        self.val_ids = vocab.encode(val_text)
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         x, y = training_windows(self.train_ids, self.config.data.seq_len, self.config.train.seed, epoch)
@@ -129,7 +99,8 @@ class TextGenerationTask(Task):
 
     def finetune_from(self, model: keras.Model, source: Task, source_model: keras.Model) -> None:
         """Copies every weight; with an extended vocabulary the new characters' embedding rows and output
-        units start as copies of the unknown id's (which was never a training target, so they start unlikely)."""
+        units (the preprocessor's `new_chars`, appended after the source's ids) start as copies of the unknown
+        id's (which was never a training target, so they start unlikely)."""
         old = source_model.vocab_size
         unk = source.vocab.unknown_id
         for target, src in zip(model.weights, source_model.weights, strict=True):
@@ -182,5 +153,5 @@ class TextGenerationTask(Task):
             results.append(texts)
         return results
 
-    def export(self, model: keras.Model, export_dir: Path) -> Path:
-        return export_saved_model(model, self.vocab, export_dir)
+    def serving_module(self, model: keras.Model) -> TextGenerationServing:
+        return TextGenerationServing(model, self.vocab)

@@ -36,12 +36,15 @@ def test_train_reports_test_mse_and_baseline(adding_run):
     assert e["solved"] is (e["test_mse"] < 0.01)
     metrics = json.loads((adding_run.run.root / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 2 and "val_loss" in metrics["epochs"][0]
+    assert metrics["evaluation"] == {"test": e}  # the fixed test set is scored, filed as "test"
+    assert not (adding_run.run.root / "assets").exists() or not any((adding_run.run.root / "assets").iterdir())
     assert adding_run.fit.step == 6
 
 
 def test_evaluate_matches_train_and_rejects_files(adding_run):
     again = commands.evaluate(adding_run.run.root, out=io.StringIO())
     assert again["test_mse"] == pytest.approx(adding_run.evaluation["test_mse"], rel=1e-5)
+    assert set(json.loads((adding_run.run.root / "metrics.json").read_text())["evaluation"]) == {"test"}
     with pytest.raises(ConfigError, match="reads no files"):
         commands.evaluate(adding_run.run.root, paths=["x.tsv"], out=io.StringIO())
 
@@ -96,16 +99,41 @@ def test_copy_problem_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("override,match", [
     ("data.path=a.txt", "generates its data"),
-    ("data.sequence_length=1", "sequence_length must be >= 2"),
-    ("model.activation=relux", "not a known activation"),
+    ("data.sequence_length=1", "sequence_length must be >= 2 for the adding problem"),
+    ("model.activation=relux", r"'model.activation' \(from --set\) expects one of '', 'tanh'"),
+    ("data.copy_length=0", r"'data.copy_length' \(from --set\) must be at least 1, got 0"),
+    ("data.num_symbols=0", "'data.num_symbols' .* must be at least 1"),
+    ("data.validation_samples=0", "'data.validation_samples' .* must be at least 1"),
+    ("eval.test_samples=0", "'eval.test_samples' .* must be at least 1"),
+    ("model.units=0", "'model.units' .* must be at least 1"),
 ])
 def test_bad_config_is_one_line_error(tmp_path, override, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as info:
         commands.train("memory", tmp_path / "bad", overrides=TINY + [override])
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_schema_checks_ranges_before_the_task(tmp_path):
+    # The ranges are the schema's (config loading), the copy problem's delay of 1 is valid.
+    with pytest.raises(ConfigError, match="'data.sequence_length' .* must be at least 1"):
+        load_config(MemoryConfig, overrides=["data.problem=copy", "data.sequence_length=0"])
+    assert load_config(MemoryConfig, overrides=["data.problem=copy", "data.sequence_length=1"]).data.sequence_length == 1
 
 
 def test_recipe_config_lists_the_defaults():
     assert load_config(MemoryConfig, [ROOT / "recipes/configs/memory.yaml"]) == MemoryConfig()
+
+
+def test_every_key_has_a_comment_in_the_recipe_config():
+    import dataclasses
+
+    lines = (ROOT / "recipes/configs/memory.yaml").read_text().splitlines()
+    for section in dataclasses.fields(MemoryConfig):
+        start = lines.index(f"{section.name}:")
+        for f in dataclasses.fields(getattr(MemoryConfig(), section.name)):
+            idx = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(f"{f.name}:"))
+            assert lines[idx - 1].strip().startswith("#"), f"{section.name}.{f.name} has no comment above it"
 
 
 @pytest.mark.slow

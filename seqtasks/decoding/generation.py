@@ -1,20 +1,45 @@
-"""In-process generation with the recurrent state carried between steps, and stateful scoring of texts."""
+"""In-process generation with the recurrent state carried between steps, and stateful scoring of texts.
+
+Works with any stateful next-token model (`StepModel`: `step(ids, states) -> (logits, states)`,
+`initial_states(batch)`, `vocab_size`), e.g. text generation's `CharLanguageModel`, and any `Codec` that maps text
+to ids and back with an unknown id that is never sampled (e.g. its `CharVocabulary`).
+"""
 
 from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.tasks.text_generation.model import CharLanguageModel
-from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, CharVocabulary
-from seqtasks.tasks.text_generation.samplers import Sampler
+from seqtasks.decoding.samplers import Sampler
 
 _NEG = -1e9
+
+
+class StepModel(Protocol):
+    """A next-token model that carries its recurrent state from one call to the next."""
+
+    vocab_size: int
+
+    def step(self, token_ids: Any, states: Any) -> tuple[Any, Any]:
+        """Logits `(batch, time, vocab)` for every position of `token_ids` and the states after the last one."""
+
+    def initial_states(self, batch_size: int) -> Any:
+        """Zero states for `batch_size` sequences."""
+
+
+class Codec(Protocol):
+    """Text <-> ids (a character vocabulary); `unknown_id` is never generated."""
+
+    unknown_id: int
+
+    def encode(self, text: str) -> np.ndarray: ...
+
+    def decode(self, ids: Iterable[int]) -> str: ...
 
 
 def batch_major_ids(ids: tf.Tensor) -> tf.Tensor:
@@ -28,7 +53,7 @@ def batch_major_ids(ids: tf.Tensor) -> tf.Tensor:
 
 
 class Generator:
-    """Generates text from a `CharLanguageModel`, one character per model step.
+    """Generates text from a `StepModel` (e.g. a `CharLanguageModel`), one character per model step.
 
     The prompt is read in one call; after that every step feeds only the last sampled character together with
     the recurrent state returned by the previous step (never re-reading a window). Several samples of the same
@@ -37,8 +62,8 @@ class Generator:
     continues from the carried state.
 
     Args:
-        model: A trained `CharLanguageModel`.
-        vocab: Its `CharVocabulary`.
+        model: A trained `StepModel` (e.g. `CharLanguageModel`).
+        vocab: Its `Codec` (e.g. `CharVocabulary`).
         sampler: A `Sampler` (greedy, temperature, top-k, top-p).
         chunk_size: Characters generated per compiled loop between two streaming callbacks.
 
@@ -48,10 +73,10 @@ class Generator:
     >>> texts = gen.generate("ROMEO:", num_chars=200, num_samples=2, seed=1)
     """
 
-    def __init__(self, model: CharLanguageModel, vocab: CharVocabulary, sampler: Sampler, chunk_size: int = 16):
+    def __init__(self, model: StepModel, vocab: Codec, sampler: Sampler, chunk_size: int = 16):
         self.model, self.vocab, self.sampler = model, vocab, sampler
         self.chunk_size = max(int(chunk_size), 1)
-        mask = tf.one_hot(UNKNOWN_ID, model.vocab_size, on_value=_NEG, off_value=0.0)
+        mask = tf.one_hot(vocab.unknown_id, model.vocab_size, on_value=_NEG, off_value=0.0)
 
         @tf.function(reduce_retracing=True)
         def prime(ids, states):
@@ -143,7 +168,7 @@ class StreamPrinter:
         self.out.flush()
 
 
-def score_ids(model: CharLanguageModel, ids: np.ndarray, batch_size: int = 64, chunk_len: int = 256) -> tuple[float, int]:
+def score_ids(model: StepModel, ids: np.ndarray, batch_size: int = 64, chunk_len: int = 256) -> tuple[float, int]:
     """Total negative log-likelihood (nats) of `ids[1:]` given the preceding characters, and the count.
 
     The text is cut into `batch_size` contiguous streams that are read in chunks of `chunk_len` with the
@@ -173,7 +198,7 @@ def score_ids(model: CharLanguageModel, ids: np.ndarray, batch_size: int = 64, c
 _SCORING_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _scoring_step(model: CharLanguageModel):
+def _scoring_step(model: StepModel) -> Callable[..., Any]:
     # Cached outside the model: a tf.function attribute on it would be tracked and saved with it.
     fn = _SCORING_STEPS.get(model)
     if fn is None:

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seqtasks.decoding.generation import Generator, score_ids
+from seqtasks.decoding.samplers import GreedySampler
 from seqtasks.runtime import commands
-from seqtasks.tasks.text_generation import CharVocabulary, Generator, GreedySampler
+from seqtasks.tasks.text_generation import CharVocabulary
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = [
     "model.units=24", "model.embedding_dim=8", "data.seq_len=24", "train.batch_size=16", "train.epochs=2",
     "train.checkpoint_every_steps=4", "train.verbose=none", "eval.chunk_len=64", "predict.num_chars=40",
@@ -57,7 +59,8 @@ def trained(corpus, tmp_path_factory):
 def test_train_writes_a_complete_run(trained):
     run, outcome = trained
     for name in ("config.yaml", "task.txt", "assets/vocabulary.json", "metrics.json", "curves.png",
-                 "export/saved_model.pb", "best/checkpoint", "checkpoints/checkpoint"):
+                 "export/saved_model.pb", "export/assets/vocabulary.json", "best/checkpoint",
+                 "checkpoints/checkpoint"):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
@@ -90,8 +93,6 @@ def test_export_reloads_without_seqtasks(trained):
     task, model = commands.load_trained(run)
     expected_greedy = Generator(model, task.vocab, GreedySampler()).generate("JULIET:\n", 40)[0]
     text = "O Romeo, Romeo! wherefore art thou Romeo?\n"
-    from seqtasks.tasks.text_generation import score_ids
-
     total, n = score_ids(model, task.vocab.encode(text), batch_size=1)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
