@@ -16,8 +16,9 @@ from seqtasks.runtime.registry import BUILTIN_TASKS
 from seqtasks.runtime.task import Task
 
 PACKAGE = Path(seqtasks.__file__).parent
-# Packages the tasks are built from: none of them may depend on a task.
-SHARED = ("audio", "data", "decoding", "diagnostics", "layers", "losses", "metrics", "runtime", "tokenizers")
+# Packages the tasks are built from: none of them may depend on a task. (`diagnostics` and `cli` sit above the
+# tasks: the memory sweep trains the memory task.)
+SHARED = ("audio", "data", "decoding", "layers", "losses", "metrics", "runtime", "tokenizers")
 TASK_MODULES = {"__init__", "config", "data", "preprocessor", "model", "task", "export"}
 
 

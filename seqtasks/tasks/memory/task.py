@@ -43,6 +43,7 @@ class MemoryTask(Task):
     monitor = "val_loss"
     monitor_mode = "min"
     preprocessor_class = MemoryPreprocessor
+    generates_data = True
 
     def __init__(self, config: MemoryConfig, run) -> None:
         super().__init__(config, run)
