@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from seqtasks.data import fsdd as fsdd_download
+from seqtasks.data import fsdd
 from seqtasks.data.fsdd import DIGIT_WORDS, find_fsdd, fsdd_split, fsdd_utterances, read_fsdd
 from seqtasks.errors import DataError
 
@@ -30,11 +30,11 @@ def synthetic_examples():
 
 def test_conversion_keeps_names_samples_and_official_split(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
-    assert fsdd_download.cached_fsdd() is None
+    assert fsdd.cached_fsdd() is None
     folder = tmp_path / "cache" / "fsdd"
-    written = fsdd_download.write_fsdd_recordings(synthetic_examples(), folder)
+    written = fsdd.write_fsdd_recordings(synthetic_examples(), folder)
     assert written == 8
-    assert fsdd_download.cached_fsdd() == folder
+    assert fsdd.cached_fsdd() == folder
     recordings = read_fsdd(folder)
     assert len(recordings) == 8
     assert {r.index for r in fsdd_split(recordings, "test", validation_indices=())} == {0, 4}
@@ -47,13 +47,13 @@ def test_conversion_keeps_names_samples_and_official_split(tmp_path, monkeypatch
 def test_an_unfinished_conversion_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "cache" / "fsdd" / "recordings").mkdir(parents=True)
-    assert fsdd_download.cached_fsdd() is None
+    assert fsdd.cached_fsdd() is None
 
 
 def test_find_fsdd_uses_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("SEQTASKS_DATA_DIR", raising=False)
-    fsdd_download.write_fsdd_recordings(synthetic_examples(), tmp_path / "cache" / "fsdd")
+    fsdd.write_fsdd_recordings(synthetic_examples(), tmp_path / "cache" / "fsdd")
     assert find_fsdd(data_config(tmp_path)) == tmp_path / "cache" / "fsdd"
 
 
