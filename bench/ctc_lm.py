@@ -141,7 +141,7 @@ def main() -> None:
         return
 
     from seqtasks.runtime.commands import load_trained
-    from seqtasks.tasks.speech_recognition.task import user_sources
+    from seqtasks.tasks.speech_recognition.data import user_sources
 
     weights = [float(x) for x in args.weights.split(",")]
     bonuses = [float(x) for x in args.bonuses.split(",")]

@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _measure(mode: str, manifest: str, rate: int) -> dict:
     """Runs in the child process: one mode over one manifest."""
-    from seqtasks.tasks.speech_recognition.data import Alphabet, UtteranceLoader, read_manifest
+    from seqtasks.data.transcripts import Alphabet
+    from seqtasks.data.utterances import UtteranceLoader
+    from seqtasks.tasks.speech_recognition.data import read_manifest
 
     utterances = read_manifest(manifest)
     loader = UtteranceLoader(utterances, rate, Alphabet.from_texts(u.transcript for u in utterances),

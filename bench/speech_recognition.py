@@ -29,10 +29,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from seqtasks.config import load_config  # noqa: E402
+from seqtasks.data.fsdd import DIGIT_WORDS  # noqa: E402
 from seqtasks.errors import DataError  # noqa: E402
 from seqtasks.runtime import RunDir, load_trained  # noqa: E402
+from seqtasks.runtime.export import save_serving_module  # noqa: E402
 from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig  # noqa: E402
-from seqtasks.tasks.speech_recognition.export import export_transcriber  # noqa: E402
+from seqtasks.tasks.speech_recognition.preprocessor import SpeechRecognitionPreprocessor  # noqa: E402
 from seqtasks.tasks.speech_recognition.task import SpeechRecognitionTask  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "speech_recognition.yaml"
@@ -63,14 +65,13 @@ def main() -> None:
         config = load_config(SpeechRecognitionConfig, [CONFIG])
         config.data.data_dir = args.data_dir or ""
         task = SpeechRecognitionTask(config, RunDir.at(tmp / "run"))
-        task.alphabet = task._alphabet_for(None, None)
+        task.preprocessor = SpeechRecognitionPreprocessor.build(config, [" ".join(DIGIT_WORDS)])
         model = task.build_model()
     if args.data_dir:
         task.config.data.data_dir = args.data_dir
     waves = _utterances(task, args.utterances)
     audio_seconds = sum(w.size for w in waves) / task.sample_rate
-    exported = tf.saved_model.load(str(export_transcriber(
-        model, task.alphabet, tmp / "export", task.config.eval.decoder, task.config.eval.beam_width)))
+    exported = tf.saved_model.load(str(save_serving_module(task.serving_module(model), tmp / "export")))
     rate = tf.constant(task.sample_rate, tf.int32)
 
     def run_exported():

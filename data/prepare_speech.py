@@ -32,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache_dir:
         os.environ["SEQTASKS_CACHE_DIR"] = args.cache_dir
 
-    from seqtasks.tasks.speech_recognition.config import SpeechData
-    from seqtasks.tasks.speech_recognition.tfds_sets import is_tfds_dataset, tfds_manifests
+    from seqtasks.data.speech_tfds import is_tfds_dataset, tfds_manifests
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionDataConfig
 
     if not is_tfds_dataset(args.dataset):
         print(f"error: {args.dataset!r} is not a tensorflow-datasets speech set (librispeech, ljspeech or "
               "tfds:NAME[/CONFIG][:VERSION])", file=sys.stderr)
         return 2
-    data = SpeechData(
+    data = SpeechRecognitionDataConfig(
         dataset=args.dataset, tfds_data_dir=args.tfds_data_dir, tfds_train_split=args.train_split,
         tfds_validation_split=args.validation_split, tfds_test_split=args.test_split,
         tfds_audio_key=args.audio_key, tfds_text_key=args.text_key,

@@ -170,7 +170,18 @@ def load_config(
         _apply_mapping(config, read_yaml(path), source=str(path))
     for item in overrides:
         apply_override(config, item)
+    check_sections(config)
     return config
+
+
+def check_sections(config: RunConfig) -> None:
+    """Runs the `check()` method of every section that has one: the checks across keys of a section (e.g. two
+    shares of the data that must leave some for training), after every file and `--set` is applied. A section
+    raises a one-line ConfigError; ranges of single keys are `VALUE_RANGES`, checked as each value is set."""
+    for f in dataclasses.fields(config):
+        check = getattr(getattr(config, f.name), "check", None)
+        if callable(check):
+            check()
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -325,6 +336,8 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # memory (generated data: sizes of the problems and of the fixed sets)
     "sequence_length": _MIN_1, "copy_length": _MIN_1, "num_symbols": _MIN_1, "validation_samples": _MIN_1,
     "test_samples": _MIN_1,
+    # Speech: audio kept in MiB, longest utterance in seconds (0 = all), test share, each speed factor.
+    "audio_cache_mb": _MIN_0, "max_seconds": _MIN_0, "test_fraction": _FRACTION, "speed_perturbation": (0, 2, False, True),
 }
 
 
@@ -332,8 +345,13 @@ def check_value(dotted: str, value: Any, source: str = "config") -> None:
     """Raises a one-line ConfigError when a number is not finite or outside its key's range (`VALUE_RANGES`).
 
     Called for every value a file or `--set` gives, in every task's schema, so that a bad value stops the
-    command before anything runs instead of failing deep inside TensorFlow (or training to NaN).
+    command before anything runs instead of failing deep inside TensorFlow (or training to NaN). Each item of a
+    list is checked against its key's range.
     """
+    if isinstance(value, list):
+        for item in value:
+            check_value(dotted, item, source)
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     where = f"config key '{dotted}' (from {source})"

@@ -43,7 +43,7 @@ def _eng_fra_file(data_config: Any) -> Path:
 
 
 def _fsdd_folder(data_config: Any) -> Path:
-    from seqtasks.tasks.speech_recognition.task import find_fsdd
+    from seqtasks.data.fsdd import find_fsdd
 
     return find_fsdd(data_config)
 
@@ -52,7 +52,7 @@ def _tfds_speech(name: str) -> Callable[[Any], Any]:
     """A loader returning the {train, validation, test} manifests of the tfds speech preset `name`."""
 
     def load(data_config: Any) -> Any:
-        from seqtasks.tasks.speech_recognition.tfds_sets import tfds_manifests
+        from seqtasks.data.speech_tfds import tfds_manifests
 
         if dataclasses.is_dataclass(data_config):
             data_config = dataclasses.replace(data_config, dataset=name)
@@ -123,7 +123,7 @@ SPOKEN_DIGIT = register_dataset(
         url=FSDD_URL,
     )
 )
-# Converted once into cached FLAC + manifests (seqtasks.tasks.speech_recognition.tfds_sets); the loader returns
+# Converted once into cached FLAC + manifests (seqtasks.data.speech_tfds); the loader returns
 # the {train, validation, test} manifest paths.
 LIBRISPEECH = register_dataset(
     DatasetSpec(

@@ -58,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqtasks.data.transcripts import normalize_transcript
 from seqtasks.errors import DataError
 
 FORMAT = "seqtasks-char-ngram-lm"
@@ -159,8 +160,6 @@ def lm_sentences(
 def _normalised(
     texts: Iterable[str], allowed: set[str], split_sentences: bool, on_unknown: str, stats: TextStats
 ) -> Iterator[str]:
-    from seqtasks.tasks.speech_recognition.data import normalize_transcript
-
     for text in texts:
         text = _HTML_TAG.sub(" ", text)
         for raw in _SENTENCE_END.split(text) if split_sentences else [text]:

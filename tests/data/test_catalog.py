@@ -39,10 +39,10 @@ def test_unknown_name_lists_every_dataset():
 
 
 def test_every_task_default_dataset_is_listed():
+    from seqtasks.data.speech_tfds import PRESETS
     from seqtasks.tasks.sentiment.task import SentimentData
-    from seqtasks.tasks.speech_recognition.config import SpeechData
-    from seqtasks.tasks.speech_recognition.task import DATASETS as SPEECH_DATASETS
-    from seqtasks.tasks.speech_recognition.tfds_sets import PRESETS
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionDataConfig as SpeechData
+    from seqtasks.tasks.speech_recognition.data import DATASETS as SPEECH_DATASETS
     from seqtasks.tasks.text_generation.config import TextGenerationDataConfig
     from seqtasks.tasks.translation.task import TranslationData
 
@@ -71,7 +71,7 @@ def test_loaders_reach_the_task_readers(tmp_path: Path):
     assert catalog.IMDB_TEST.loader(cfg).texts == ["Fine."]
     assert load_dataset("eng_fra", cfg) == tmp_path / "translation" / "eng-fra.tsv"
 
-    from seqtasks.tasks.speech_recognition.config import SpeechData
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionDataConfig
 
-    speech = SpeechData(fsdd_dir=str(tmp_path / "fsdd"))
+    speech = SpeechRecognitionDataConfig(fsdd_dir=str(tmp_path / "fsdd"))
     assert load_dataset("fsdd", speech) == load_dataset("fsdd_connected_digits", speech) == tmp_path / "fsdd"

@@ -1,4 +1,4 @@
-"""CTC speech recognition (`--task speech_recognition`): data readers, model, task, export.
+"""CTC speech recognition (`--task speech_recognition`): config, data, preprocessor (alphabet), model, task, export.
 
 Importing this package registers the task with `seqtasks.tasks`.
 """

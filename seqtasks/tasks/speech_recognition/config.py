@@ -1,5 +1,8 @@
 """Configuration schema of the `speech_recognition` task (sections data / model / train / eval / export / predict).
 
+Value ranges are checked by the shared schema (`seqtasks.config.VALUE_RANGES`, by key name) as each value is
+set; `SpeechRecognitionDataConfig.check` checks the keys that depend on each other.
+
 `recipes/configs/speech_recognition.yaml` restates every key with its comment; the defaults here are the ones
 that reach the FSDD connected-digits target on a 2-core CPU.
 """
@@ -17,10 +20,11 @@ from seqtasks.config import (
     RunConfig,
     TrainConfig,
 )
+from seqtasks.errors import ConfigError
 
 
 @dataclass
-class SpeechData(DataConfig):
+class SpeechRecognitionDataConfig(DataConfig):
     """Where the utterances come from (inherits dataset, path, data_dir, tfds_data_dir)."""
 
     # Named dataset when `path` is empty: "fsdd_connected_digits" (1-7 FSDD digits of one speaker joined,
@@ -87,9 +91,17 @@ class SpeechData(DataConfig):
     # Connected digits: each recording's gain is drawn uniformly in [-gain_db, +gain_db] dB.
     gain_db: float = 6.0
 
+    def check(self) -> None:
+        """Checks across keys (each key's range is checked as it is set: `seqtasks.config.VALUE_RANGES`)."""
+        if self.validation_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(
+                f"data.validation_fraction + data.test_fraction must be < 1 (the rest trains), got "
+                f"{self.validation_fraction} + {self.test_fraction}"
+            )
+
 
 @dataclass
-class SpeechModel(ModelConfig):
+class SpeechRecognitionModelConfig(ModelConfig):
     """Features, augmentation and network."""
 
     # Acoustic features computed inside the model: "log_mel" or "mfcc".
@@ -139,7 +151,7 @@ class SpeechModel(ModelConfig):
 
 
 @dataclass
-class SpeechTrain(TrainConfig):
+class SpeechRecognitionTrainConfig(TrainConfig):
     """Shared training knobs with speech defaults."""
 
     batch_size: int = 32
@@ -152,7 +164,7 @@ class SpeechTrain(TrainConfig):
 
 
 @dataclass
-class SpeechEval(EvalConfig):
+class SpeechRecognitionEvalConfig(EvalConfig):
     """Evaluation and decoding (also used by predict and the exported model)."""
 
     batch_size: int = 32
@@ -169,7 +181,7 @@ class SpeechEval(EvalConfig):
 
 
 @dataclass
-class SpeechPredict:
+class SpeechRecognitionPredictConfig:
     """`seqtasks predict` outputs."""
 
     # Folder (relative to the run directory) for one PNG per input file: spectrogram + CTC alignment;
@@ -179,22 +191,28 @@ class SpeechPredict:
 
 @dataclass
 class SpeechRecognitionConfig(RunConfig):
-    data: SpeechData = field(default_factory=SpeechData)
-    model: SpeechModel = field(default_factory=SpeechModel)
-    train: SpeechTrain = field(default_factory=SpeechTrain)
-    eval: SpeechEval = field(default_factory=SpeechEval)
+    """The run config of `--task speech_recognition`."""
+
+    # Utterances: dataset or own manifests/folders, splits, bad-audio policy, alphabet, augmentation.
+    data: SpeechRecognitionDataConfig = field(default_factory=SpeechRecognitionDataConfig)
+    # Features, SpecAugment, conv front end and recurrent stack.
+    model: SpeechRecognitionModelConfig = field(default_factory=SpeechRecognitionModelConfig)
+    # Training loop (shared keys, speech defaults).
+    train: SpeechRecognitionTrainConfig = field(default_factory=SpeechRecognitionTrainConfig)
+    # Scoring and CTC decoding (also of predict and the export).
+    eval: SpeechRecognitionEvalConfig = field(default_factory=SpeechRecognitionEvalConfig)
+    # SavedModel export (shared keys).
     export: ExportConfig = field(default_factory=ExportConfig)
-    predict: SpeechPredict = field(default_factory=SpeechPredict)
+    # `seqtasks predict` outputs.
+    predict: SpeechRecognitionPredictConfig = field(default_factory=SpeechRecognitionPredictConfig)
 
 
-def feature_kwargs(model: SpeechModel, sample_rate: int) -> dict:
+def feature_kwargs(model: SpeechRecognitionModelConfig, sample_rate: int) -> dict:
     """`AudioFeatures` keyword arguments (besides `sample_rate`) for a model config at `sample_rate`."""
     win_length = max(1, int(round(model.window_ms * sample_rate / 1000.0)))
     hop_length = max(1, int(round(model.hop_ms * sample_rate / 1000.0)))
     n_fft = model.n_fft or 1 << (win_length - 1).bit_length()
     if n_fft < win_length:
-        from seqtasks.errors import ConfigError
-
         raise ConfigError(
             f"model.n_fft={n_fft} is shorter than the {model.window_ms} ms window ({win_length} samples at "
             f"{sample_rate} Hz); set model.n_fft=0 or >= {win_length}"
@@ -207,7 +225,7 @@ def feature_kwargs(model: SpeechModel, sample_rate: int) -> dict:
     }
 
 
-def specaugment_kwargs(model: SpeechModel) -> dict | None:
+def specaugment_kwargs(model: SpeechRecognitionModelConfig) -> dict | None:
     """`SpecAugment` keyword arguments, or None when it is off."""
     if not model.specaugment:
         return None

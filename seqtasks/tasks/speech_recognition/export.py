@@ -4,10 +4,12 @@ Signatures (both load with `tf.saved_model.load` in a process that never imports
 
 * `transcribe(waveform: float32 [samples], sample_rate: int32 []) -> {"transcript": string []}` — the
   waveform is resampled to the model's rate inside the graph (FFT method, `seqtasks.audio.resample`), features,
-  network and CTC decoding (greedy or beam search, as configured) follow.
+  network and CTC decoding (greedy or beam search, as configured) follow. Also the `serving_default`.
 * `transcribe_batch(waveforms: float32 [batch, samples] zero-padded, lengths: int32 [batch]) ->
   {"transcripts": string [batch]}` — waveforms already at the model's rate (`sample_rate` in the exported
-  `assets/speech_model.json`).
+  `assets/speech_model.json`, which also records the alphabet, the blank index and the decoder).
+
+The runtime saves the module (`seqtasks.runtime.export.export_atomically`).
 
 Example (no seqtasks needed)::
 
@@ -20,20 +22,31 @@ Example (no seqtasks needed)::
 from __future__ import annotations
 
 import json
-import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 
 from seqtasks.audio.resample import resample
+from seqtasks.data.transcripts import Alphabet
 from seqtasks.decoding.ctc import ctc_decode
-from seqtasks.tasks.speech_recognition.data import Alphabet
+from seqtasks.runtime.export import ServingModule
+
+INFO_FILE = "speech_model.json"
 
 
-class SpeechTranscriber(tf.Module):
-    """The exported module: a trained `CTCSpeechModel` + alphabet + decoder settings."""
+class SpeechRecognitionServing(ServingModule):
+    """The exported module: a trained `CTCSpeechModel` + alphabet + decoder settings.
 
-    def __init__(self, model, alphabet: Alphabet, decoder: str = "greedy", beam_width: int = 8):
+    Args:
+        model: The trained `CTCSpeechModel`.
+        alphabet: Its output characters.
+        decoder: `"greedy"` or `"beam"` (`eval.decoder`).
+        beam_width: Beams of the beam search (`eval.beam_width`).
+    """
+
+    def __init__(self, model: Any, alphabet: Alphabet, decoder: str = "greedy", beam_width: int = 8) -> None:
         super().__init__(name="speech_transcriber")
         self.model = model
         self.characters = list(alphabet.characters)
@@ -42,8 +55,17 @@ class SpeechTranscriber(tf.Module):
         self.model_sample_rate = int(model.sample_rate)
         self.sample_rate = tf.Variable(self.model_sample_rate, trainable=False, dtype=tf.int32, name="sample_rate")
         self.alphabet = tf.Variable("".join(self.characters), trainable=False, dtype=tf.string, name="alphabet")
+        info = {
+            "sample_rate": self.model_sample_rate, "alphabet": "".join(alphabet.characters),
+            "blank_index": alphabet.blank_index, "decoder": decoder, "beam_width": beam_width,
+        }
+        # Written outside the run; saving the module copies it to the export's assets/speech_model.json.
+        self._info_dir = tempfile.TemporaryDirectory(prefix="seqtasks-speech-export-")
+        info_path = Path(self._info_dir.name) / INFO_FILE
+        info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        self.info = tf.saved_model.Asset(str(info_path))
 
-    def _decode(self, waveforms, lengths):
+    def _decode(self, waveforms: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
         out = self.model({"waveform": waveforms, "waveform_length": lengths}, training=False)
         return ctc_decode(
             out["logits"], out["logit_lengths"], self.characters, method=self.decoder, beam_width=self.beam_width
@@ -55,7 +77,7 @@ class SpeechTranscriber(tf.Module):
             tf.TensorSpec([], tf.int32, name="sample_rate"),
         ]
     )
-    def transcribe(self, waveform, sample_rate):
+    def transcribe(self, waveform: tf.Tensor, sample_rate: tf.Tensor) -> dict[str, tf.Tensor]:
         audio = resample(waveform, sample_rate, self.model_sample_rate)
         text = self._decode(audio[None, :], tf.shape(audio)[:1])
         return {"transcript": text[0]}
@@ -66,26 +88,15 @@ class SpeechTranscriber(tf.Module):
             tf.TensorSpec([None], tf.int32, name="lengths"),
         ]
     )
-    def transcribe_batch(self, waveforms, lengths):
+    def transcribe_batch(self, waveforms: tf.Tensor, lengths: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"transcripts": self._decode(waveforms, lengths)}
 
+    def signatures(self) -> dict[str, Any]:
+        return {
+            "transcribe": self.transcribe.get_concrete_function(),
+            "transcribe_batch": self.transcribe_batch.get_concrete_function(),
+            "serving_default": self.transcribe.get_concrete_function(),
+        }
 
-def export_transcriber(
-    model, alphabet: Alphabet, export_dir: str | os.PathLike, decoder: str = "greedy", beam_width: int = 8
-) -> Path:
-    """Writes the SavedModel (see the module docstring) and `assets/speech_model.json` to `export_dir`."""
-    export_dir = Path(export_dir)
-    module = SpeechTranscriber(model, alphabet, decoder, beam_width)
-    signatures = {
-        "transcribe": module.transcribe.get_concrete_function(),
-        "transcribe_batch": module.transcribe_batch.get_concrete_function(),
-        "serving_default": module.transcribe.get_concrete_function(),
-    }
-    tf.saved_model.save(module, str(export_dir), signatures=signatures)
-    info = {
-        "sample_rate": module.model_sample_rate, "alphabet": "".join(alphabet.characters),
-        "blank_index": alphabet.blank_index, "decoder": decoder, "beam_width": beam_width,
-    }
-    (export_dir / "assets").mkdir(parents=True, exist_ok=True)
-    (export_dir / "assets" / "speech_model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return export_dir
+
+__all__ = ["INFO_FILE", "SpeechRecognitionServing"]

@@ -16,61 +16,56 @@ headers, under the bad-audio policy and `data.max_seconds`), batches are planned
 batch's audio is decoded when the batch is needed, through an LRU cache of `data.audio_cache_mb` MiB. Training
 can speed-perturb utterances (`data.speed_perturbation`, a factor per utterance and epoch, seeded).
 
-The preprocessor is the alphabet (`assets/alphabet.json`). Evaluation reports CER and WER (jiwer) of the
-configured decoder; `predict` prints `file<TAB>transcript` and writes an alignment PNG per file; `export` writes
-the `transcribe` SavedModel (`seqtasks.tasks.speech_recognition.export`).
+Reading the sources and building the batches: `data.py` (named datasets come from `seqtasks.data`: `fsdd`,
+`connected_digits`, `speech_tfds`). The preprocessor is the alphabet (`assets/alphabet.json`, `preprocessor.py`).
+Evaluation reports CER and WER (jiwer) of the configured decoder; `predict` prints `file<TAB>transcript` and
+writes an alignment PNG per file (`seqtasks.diagnostics.alignment`); the export is the `transcribe` SavedModel
+(`export.py`).
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.audio.io import AUDIO_EXTENSIONS, AudioCache, load_audio
-from seqtasks.audio.perturb import MAX_SPEED_FACTOR, speed_perturb, speed_perturbed_length
-from seqtasks.data import local_data_dir
+from seqtasks.audio.io import AudioCache, load_audio
+from seqtasks.audio.perturb import speed_perturb, speed_perturbed_length
+from seqtasks.data.bucketing import plan_batches
+from seqtasks.data.connected_digits import ConnectedDigits
+from seqtasks.data.fsdd import DIGIT_WORDS, FSDDRecording
+from seqtasks.data.lazy_audio import LazyUtterances
+from seqtasks.data.transcripts import Alphabet
+from seqtasks.data.utterances import BadAudioReport, Utterance, UtteranceLoader, scan_for_scoring
 from seqtasks.decoding.ctc import ctc_decode
 from seqtasks.errors import ConfigError, DataError
-from seqtasks.losses.ctc import ctc_min_frames
-from seqtasks.tasks import Task, copy_matching_weights, register_task
-from seqtasks.tasks.speech_recognition import fsdd_download, tfds_sets
+from seqtasks.runtime.registry import register_task
+from seqtasks.runtime.task import Task, copy_matching_weights
 from seqtasks.tasks.speech_recognition.config import (
     SpeechRecognitionConfig,
     feature_kwargs,
     specaugment_kwargs,
 )
 from seqtasks.tasks.speech_recognition.data import (
-    DIGIT_WORDS,
-    Alphabet,
-    BadAudioReport,
-    ConnectedDigits,
-    LazyUtterances,
-    Utterance,
-    UtteranceLoader,
-    fsdd_split,
-    fsdd_utterances,
-    normalize_transcript,
-    read_folder,
-    read_fsdd,
-    read_manifest,
-    scan_for_scoring,
+    DigitsSource,
+    batches_dataset,
+    pad_batch,
+    read_sources,
+    read_user_data,
 )
+from seqtasks.tasks.speech_recognition.export import SpeechRecognitionServing
 from seqtasks.tasks.speech_recognition.model import CTCSpeechModel, conv_output_length
-from seqtasks.tasks.speech_recognition.pipeline import batches_dataset, pad_batch, plan_batches
+from seqtasks.tasks.speech_recognition.preprocessor import SpeechRecognitionPreprocessor
 
-ALPHABET_FILE = "alphabet.json"
-# Datasets read here; `spoken_digit` is tfds' name of FSDD (the same recordings, official split kept).
-DATASETS = ("fsdd_connected_digits", "fsdd", "spoken_digit")
-_MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
+if TYPE_CHECKING:
+    from seqtasks.runtime.run_dir import RunDir
+
 # Offsets that give the fixed validation/test utterances seeds of their own, unrelated to training epochs.
 _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
 # Stream of the per-epoch speed factors, apart from the batch order's.
@@ -80,154 +75,10 @@ _READ_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _PROGRESS_EVERY = 2000
 
 
-def find_fsdd(data_config) -> Path:
-    """The FSDD folder: `data.fsdd_dir`, else `fsdd/` (or `free-spoken-digit-dataset/`) in the local data dir,
-    else the copy cached by an earlier download, else a download through tensorflow-datasets (`spoken_digit`)."""
-    if data_config.fsdd_dir:
-        return Path(data_config.fsdd_dir).expanduser()
-    root = local_data_dir(data_config)
-    if root is not None:
-        for candidate in (root / "fsdd", root / "free-spoken-digit-dataset", root):
-            if (candidate / "recordings").is_dir():
-                return candidate
-    cached = fsdd_download.cached_fsdd()
-    if cached is not None:
-        return cached
-    try:
-        return fsdd_download.download_fsdd(data_config.tfds_data_dir or None)
-    except DataError as error:
-        reason = str(error)
-    where = f"{root}/fsdd/recordings/" if root else "DIR/fsdd/recordings/ and pass --data-dir DIR"
-    raise DataError(
-        f"dataset 'fsdd' (Free Spoken Digit Dataset) not found locally and not downloadable ({reason}): clone "
-        f"https://github.com/Jakobovski/free-spoken-digit-dataset and put its recordings/*.wav at {where} "
-        "(or set data.fsdd_dir)"
-    )
-
-
-def read_user_data(paths: Sequence[str], normalize: bool) -> list[Utterance]:
-    """Utterances from manifests and folders (a single audio file needs a same-name .txt transcript)."""
-    utterances: list[Utterance] = []
-    for item in paths:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            utterances.extend(read_folder(path, normalize))
-        elif path.suffix.lower() in _MANIFEST_SUFFIXES:
-            utterances.extend(read_manifest(path, normalize))
-        elif path.suffix.lower() in AUDIO_EXTENSIONS and path.with_suffix(".txt").is_file():
-            text = path.with_suffix(".txt").read_text(encoding="utf-8")
-            utterances.append(Utterance(normalize_transcript(text) if normalize else text.strip(), path))
-        elif not path.exists():
-            raise DataError(f"Data path {path} does not exist. Fix: pass a manifest (.csv/.jsonl) or a folder.")
-        else:
-            raise DataError(
-                f"Data path {path} is neither a manifest ({', '.join(_MANIFEST_SUFFIXES)}) nor a folder. "
-                "Fix: write a `path,transcript` manifest for it."
-            )
-    return utterances
-
-
-def user_sources(
-    train_paths: Sequence[str],
-    validation_paths: Sequence[str] = (),
-    test_paths: Sequence[str] = (),
-    *,
-    normalize: bool = True,
-    validation_fraction: float = 0.1,
-    test_fraction: float = 0.0,
-    seed: int = 0,
-) -> tuple[list[Utterance], list[Utterance], list[Utterance] | None]:
-    """The (train, validation, test) utterances of manifests and folders; no audio is read.
-
-    Without `validation_paths`, a seeded `validation_fraction` of the training utterances is held out for
-    validation; without `test_paths`, a seeded `test_fraction` is held out for testing (disjoint from the
-    validation part, which does not depend on `test_fraction`), and with `test_fraction=0` the test list is
-    `None` (evaluation then scores the validation data).
-
-    Args:
-        train_paths: manifests/folders of the training data.
-        validation_paths: manifests/folders of the validation data, or empty.
-        test_paths: manifests/folders of the test data, or empty.
-        normalize: apply `normalize_transcript` to every transcript.
-        validation_fraction: share of the training utterances held out when `validation_paths` is empty.
-        test_fraction: share of the training utterances held out for testing when `test_paths` is empty.
-        seed: seed of the held-out choice.
-    """
-    data = read_user_data(train_paths, normalize)
-    order = np.random.default_rng(seed).permutation(len(data))
-    held_validation = 0 if validation_paths or len(data) < 2 else int(round(len(data) * validation_fraction))
-    held_test = 0 if test_paths or len(data) < 2 else int(round(len(data) * test_fraction))
-    if held_validation + held_test >= len(data) and held_validation + held_test > 0:
-        raise DataError(
-            f"holding out {held_validation} validation and {held_test} test utterances leaves none of the "
-            f"{len(data)} for training. Fix: lower data.validation_fraction / data.test_fraction or add data"
-        )
-    validation = [data[i] for i in sorted(order[:held_validation])]
-    test = [data[i] for i in sorted(order[held_validation : held_validation + held_test])]
-    train = [data[i] for i in sorted(order[held_validation + held_test :])]
-    if validation_paths:
-        validation = read_user_data(validation_paths, normalize)
-    if test_paths:
-        test = read_user_data(test_paths, normalize)
-    return train, validation, (test or None)
-
-
-class _DigitsSource:
-    """Connected digits as an indexable source for batching: lengths and transcripts without building audio."""
-
-    def __init__(self, alphabet: Alphabet, digits: ConnectedDigits):
-        self.alphabet, self.digits = alphabet, digits
-        self._lengths: dict[int, int] = {}
-        self._transcripts: dict[int, str] = {}
-
-    def __len__(self) -> int:
-        return len(self.digits)
-
-    def num_samples(self, i: int) -> int:
-        if i not in self._lengths:
-            self._lengths[i] = self.digits.num_samples(i)
-        return self._lengths[i]
-
-    def transcript(self, i: int) -> str:
-        if i not in self._transcripts:
-            self._transcripts[i] = self.digits.transcript(i)
-        return self._transcripts[i]
-
-    def min_frames(self, i: int) -> int:
-        return ctc_min_frames(self.alphabet.encode(self.transcript(i)))
-
-    def waveform(self, i: int) -> np.ndarray:
-        return self.digits[i].audio
-
-    def example(self, i: int) -> tuple[np.ndarray, list[int]]:
-        utterance = self.digits[i]
-        return utterance.audio, self.alphabet.encode(utterance.transcript)
-
-
-def _validate_data_config(d) -> None:
-    """Value checks of the lazy-loading and augmentation keys (their types are checked by the config loader)."""
-    if d.audio_cache_mb < 0:
-        raise ConfigError(
-            f"data.audio_cache_mb must be >= 0 (MiB of decoded audio kept in memory; 0 = none), got {d.audio_cache_mb}"
-        )
-    for key in ("validation_fraction", "test_fraction"):
-        value = getattr(d, key)
-        if not math.isfinite(value) or not 0.0 <= value < 1.0:
-            raise ConfigError(f"data.{key} must be in [0, 1) (a share of data.path held out), got {value}")
-    if d.validation_fraction + d.test_fraction >= 1.0:
-        raise ConfigError(
-            f"data.validation_fraction + data.test_fraction must be < 1 (the rest trains), got "
-            f"{d.validation_fraction} + {d.test_fraction}"
-        )
-    if not math.isfinite(d.max_seconds) or d.max_seconds < 0:
-        raise ConfigError(f"data.max_seconds must be >= 0 (0 = keep every utterance), got {d.max_seconds}")
-    for factor in d.speed_perturbation:
-        if (not isinstance(factor, int | float) or isinstance(factor, bool) or not math.isfinite(factor)
-                or not 0 < factor <= MAX_SPEED_FACTOR):
-            raise ConfigError(
-                f"data.speed_perturbation: factor {factor!r} is outside (0, {MAX_SPEED_FACTOR:g}]; use speed "
-                "factors such as [0.9, 1.0, 1.1] (or [] for none)"
-            )
+def _index_batches(indices: Sequence[int], lengths: Sequence[int], batch_size: int, seed: int | None = None
+                   ) -> list[list[int]]:
+    """`plan_batches` of the utterances `indices` (whose lengths are `lengths`), as lists of those indices."""
+    return [[indices[j] for j in batch.tolist()] for batch in plan_batches(lengths, batch_size, seed)]
 
 
 @register_task
@@ -242,23 +93,27 @@ class SpeechRecognitionTask(Task):
     })
     monitor = "val_cer"
     monitor_mode = "min"
+    preprocessor_class = SpeechRecognitionPreprocessor
 
-    def __init__(self, config: SpeechRecognitionConfig, run):
+    def __init__(self, config: SpeechRecognitionConfig, run: RunDir) -> None:
         super().__init__(config, run)
-        _validate_data_config(config.data)
-        self.alphabet: Alphabet | None = None
         self.report = BadAudioReport()
         self.too_long: list[str] = []
         self._mode: str | None = None
-        self._fsdd: dict[str, list] = {}
+        self._fsdd: dict[str, list[FSDDRecording]] = {}
         self._audio_cache: dict[Path, np.ndarray] = {}
         self.audio = AudioCache(config.data.audio_cache_mb, config.data.sample_rate)
         self._train: LazyUtterances | None = None
-        self._validation: LazyUtterances | _DigitsSource | None = None
+        self._validation: LazyUtterances | DigitsSource | None = None
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
 
     # ------------------------------------------------------------------------------------------- data
+
+    @property
+    def alphabet(self) -> Alphabet | None:
+        """The output characters (the preprocessor's), or None before `prepare_data` / `load_preprocessor`."""
+        return self.preprocessor.alphabet if isinstance(self.preprocessor, SpeechRecognitionPreprocessor) else None
 
     @property
     def sample_rate(self) -> int:
@@ -289,73 +144,23 @@ class SpeechRecognitionTask(Task):
 
     def _read_sources(self) -> tuple[list[Utterance] | None, list[Utterance] | None, list[Utterance] | None]:
         """Reads the utterance lists (no audio yet): (train, validation, test); digits mode returns Nones."""
-        d = self.config.data
-        if d.path:
-            self._mode = "user"
-            return user_sources(
-                d.path, d.validation_path, d.test_path, normalize=d.normalize_transcripts,
-                validation_fraction=d.validation_fraction, test_fraction=d.test_fraction, seed=self.config.train.seed,
-            )
-        if tfds_sets.is_tfds_dataset(d.dataset):
-            manifests = tfds_sets.tfds_manifests(d)
-            self._mode = "user"
-            return user_sources(
-                [str(manifests["train"])],
-                [str(manifests["validation"])] if manifests["validation"] else [],
-                [str(manifests["test"])] if manifests["test"] else [],
-                normalize=d.normalize_transcripts, validation_fraction=d.validation_fraction,
-                test_fraction=d.test_fraction, seed=self.config.train.seed,
-            )
-        if d.dataset not in DATASETS:
-            names = [*DATASETS, *sorted(tfds_sets.PRESETS)]
-            close = difflib.get_close_matches(d.dataset, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise DataError(
-                f"unknown speech dataset {d.dataset!r}; {hint}known: {', '.join([*names, 'tfds:NAME[/CONFIG]'])}; "
-                "or use your own data with --data MANIFEST_OR_FOLDER"
-            )
-        self._mode = "digits" if d.dataset == "fsdd_connected_digits" else "fsdd"  # fsdd, spoken_digit
-        recordings = read_fsdd(find_fsdd(d))
-        self._fsdd = {
-            split: fsdd_split(recordings, split, d.validation_indices) for split in ("train", "validation", "test")
-        }
-        if self._mode == "fsdd":
-            return tuple(fsdd_utterances(self._fsdd[s]) for s in ("train", "validation", "test"))
-        return None, None, None
-
-    def _alphabet_for(self, train: list[Utterance] | None, source: Task | None) -> Alphabet:
-        d = self.config.data
-        texts = [u.transcript for u in train] if train is not None else [" ".join(DIGIT_WORDS)]
-        if source is not None:
-            alphabet = source.alphabet
-            unknown = sorted({ch for text in texts for ch in alphabet.unknown_characters(text)})
-            if unknown and d.new_characters == "error":
-                raise DataError(
-                    f"fine-tuning data has characters the source model cannot output: {''.join(unknown)!r}. Fix: "
-                    "normalise the transcripts, or --set data.new_characters=extend to add output classes"
-                )
-            return alphabet.extend(texts) if unknown else alphabet
-        if d.alphabet:
-            return Alphabet(d.alphabet)
-        return Alphabet.from_texts(texts)
+        sources = read_sources(self.config.data, self.config.train.seed)
+        self._mode, self._fsdd = sources.mode, sources.fsdd
+        return sources.train, sources.validation, sources.test
 
     def prepare_data(self, source: Task | None = None) -> None:
         """Reads the utterance lists and scans the audio files' lengths (no audio is decoded here)."""
         train, validation, test = self._read_sources()
-        alphabet_file = self.run.assets / ALPHABET_FILE
-        if alphabet_file.is_file():
-            self.alphabet = Alphabet.load(alphabet_file)
-        else:
-            self.alphabet = self._alphabet_for(train, source)
-            if self.is_writer:
-                self.alphabet.save(alphabet_file)
+        # Connected digits: the characters of the ten digit words.
+        texts = [u.transcript for u in train] if train is not None else [" ".join(DIGIT_WORDS)]
+        self.ready_preprocessor(texts, source)
         d = self.config.data
         if self._mode == "digits":
             seed = self.config.train.seed
             self._validation = None
             if self._fsdd["validation"] and d.validation_utterances > 0:
                 digits = self._digits("validation", d.validation_utterances, seed + _VALIDATION_SEED)
-                self._validation = _DigitsSource(self.alphabet, digits)
+                self._validation = DigitsSource(self.alphabet, digits)
             self._test_utterances = self._digits("test", d.test_utterances, seed + _TEST_SEED)
             return
         self._train = self._scan(train, "training", self._max_samples())
@@ -385,10 +190,7 @@ class SpeechRecognitionTask(Task):
             self.too_long.extend(loader.too_long)
         return LazyUtterances(entries, self.alphabet, self.audio, d.on_bad_audio, self.report, what)
 
-    def load_preprocessor(self) -> None:
-        self.alphabet = Alphabet.load(self.run.assets / ALPHABET_FILE)
-
-    def _feasible(self, source: LazyUtterances | _DigitsSource, indices: Sequence[int]) -> list[int]:
+    def _feasible(self, source: LazyUtterances | DigitsSource, indices: Sequence[int]) -> list[int]:
         return [i for i in indices if self.output_frames(source.num_samples(i)) >= source.min_frames(i)]
 
     def speed_factors(self, epoch: int, count: int) -> np.ndarray | None:
@@ -403,7 +205,7 @@ class SpeechRecognitionTask(Task):
         rng = np.random.default_rng([self.config.train.seed, epoch, _SPEED_SEED])
         return np.asarray(choices, np.float64)[rng.integers(len(choices), size=count)]
 
-    def _perturbation(self, epoch: int, source: LazyUtterances | _DigitsSource, indices: Sequence[int]) -> dict[int, float]:
+    def _perturbation(self, epoch: int, source: LazyUtterances | DigitsSource, indices: Sequence[int]) -> dict[int, float]:
         """Index -> speed factor for the utterances that get one other than 1.0 this epoch. A factor that would
         leave an utterance too few frames for its transcript is dropped (the utterance keeps its speed)."""
         drawn = self.speed_factors(epoch, len(source))
@@ -419,12 +221,12 @@ class SpeechRecognitionTask(Task):
                 factors[i] = factor
         return factors
 
-    def _epoch(self, epoch: int) -> tuple[LazyUtterances | _DigitsSource, list[list[int]], dict[int, float]]:
+    def _epoch(self, epoch: int) -> tuple[LazyUtterances | DigitsSource, list[list[int]], dict[int, float]]:
         """The training source of `epoch`, its planned batches and the speed factors other than 1.0; a pure
         function of `(train.seed, epoch)` and the scan, which batch-exact resume relies on."""
         seed = int(np.random.SeedSequence([self.config.train.seed, epoch]).generate_state(1)[0])
         if self._mode == "digits":
-            source = _DigitsSource(self.alphabet, self._digits("train", self.config.data.train_utterances, seed))
+            source = DigitsSource(self.alphabet, self._digits("train", self.config.data.train_utterances, seed))
             indices = self._feasible(source, range(len(source)))
             max_samples = self._max_samples()
             if max_samples is not None:
@@ -442,7 +244,7 @@ class SpeechRecognitionTask(Task):
             else source.num_samples(i)
             for i in indices
         ]
-        batches = [[indices[j] for j in b] for b in plan_batches(lengths, self.config.train.batch_size, seed)]
+        batches = _index_batches(indices, lengths, self.config.train.batch_size, seed)
         return source, batches, factors
 
     def train_batches(self, epoch: int) -> tuple[list[list[int]], dict[int, float]]:
@@ -475,7 +277,7 @@ class SpeechRecognitionTask(Task):
             return None
         indices = self._feasible(self._validation, range(len(self._validation)))
         lengths = [self._validation.num_samples(i) for i in indices]
-        batches = [[indices[j] for j in b] for b in plan_batches(lengths, self.config.eval.batch_size)]
+        batches = _index_batches(indices, lengths, self.config.eval.batch_size)
         workers = 1 if self._mode == "digits" else _READ_WORKERS
         return batches_dataset(batches, self._validation.example, workers=workers)
 
@@ -543,14 +345,14 @@ class SpeechRecognitionTask(Task):
         """Transcripts of waveforms at the model's rate, decoded as configured (`eval.decoder`, `eval.lm_path`)."""
         decode = self._decoder(model)
         results: list[str] = [""] * len(waveforms)
-        for batch in plan_batches([w.size for w in waveforms], self.config.eval.batch_size):
+        for batch in _index_batches(range(len(waveforms)), [w.size for w in waveforms], self.config.eval.batch_size):
             inputs, _ = pad_batch([waveforms[i] for i in batch], [[] for _ in batch])
             texts = decode(tf.constant(inputs["waveform"]), tf.constant(inputs["waveform_length"]))
             for i, text in zip(batch, texts, strict=True):
                 results[i] = text
         return results
 
-    def _evaluation_source(self, paths: Sequence[str] | None) -> tuple[LazyUtterances | _DigitsSource, BadAudioReport]:
+    def _evaluation_source(self, paths: Sequence[str] | None) -> tuple[LazyUtterances | DigitsSource, BadAudioReport]:
         """What `evaluate` scores, scanned (not decoded), and the report of the utterances left out."""
         report = BadAudioReport()
         if paths:
@@ -559,7 +361,7 @@ class SpeechRecognitionTask(Task):
             if self._mode is None:
                 self.prepare_data()
             if isinstance(self._test_utterances, ConnectedDigits):
-                return _DigitsSource(self.alphabet, self._test_utterances), report
+                return DigitsSource(self.alphabet, self._test_utterances), report
             if self._test_utterances is not None:
                 utterances = self._test_utterances
             elif isinstance(self._validation, LazyUtterances):
@@ -585,7 +387,7 @@ class SpeechRecognitionTask(Task):
         lengths = [source.num_samples(i) for i in range(len(source))]
         references: list[str] = []
         hypotheses: list[str] = []
-        for batch in plan_batches(lengths, self.config.eval.batch_size):
+        for batch in _index_batches(range(len(source)), lengths, self.config.eval.batch_size):
             waveforms, texts = [], []
             for i in batch:
                 waveform = source.waveform(i)
@@ -607,7 +409,7 @@ class SpeechRecognitionTask(Task):
         }
 
     def predict(self, model: keras.Model, inputs: Sequence[str], out: TextIO) -> list[Any]:
-        from seqtasks.tasks.speech_recognition.alignment import plot_alignment
+        from seqtasks.diagnostics.alignment import plot_alignment
 
         plots = self.run.root / self.config.predict.alignment_dir if self.config.predict.alignment_dir else None
         results = []
@@ -628,11 +430,10 @@ class SpeechRecognitionTask(Task):
             results.append(text)
         return results
 
-    def export(self, model: keras.Model, export_dir: Path) -> Path:
-        from seqtasks.tasks.speech_recognition.export import export_transcriber
-
-        return export_transcriber(
-            model, self.alphabet, export_dir, decoder=self.config.eval.decoder, beam_width=self.config.eval.beam_width
+    def serving_module(self, model: keras.Model) -> SpeechRecognitionServing:
+        """The `transcribe` / `transcribe_batch` SavedModel module (`export.py`), decoding as `eval.decoder`."""
+        return SpeechRecognitionServing(
+            model, self.alphabet, decoder=self.config.eval.decoder, beam_width=self.config.eval.beam_width
         )
 
     # ---------------------------------------------------------------------------------- fine-tuning

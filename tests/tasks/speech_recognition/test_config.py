@@ -9,8 +9,8 @@ import pytest
 from seqtasks.config import config_to_dict, load_config, read_yaml
 from seqtasks.errors import ConfigError
 from seqtasks.tasks.speech_recognition.config import (
-    SpeechModel,
     SpeechRecognitionConfig,
+    SpeechRecognitionModelConfig,
     feature_kwargs,
     specaugment_kwargs,
 )
@@ -28,12 +28,12 @@ def test_yaml_equals_dataclass_defaults():
 
 
 def test_feature_kwargs_in_samples():
-    kwargs = feature_kwargs(SpeechModel(), 8000)
+    kwargs = feature_kwargs(SpeechRecognitionModelConfig(), 8000)
     assert (kwargs["win_length"], kwargs["hop_length"], kwargs["n_fft"]) == (200, 80, 256)
-    assert feature_kwargs(SpeechModel(), 16000)["n_fft"] == 512
+    assert feature_kwargs(SpeechRecognitionModelConfig(), 16000)["n_fft"] == 512
     with pytest.raises(ConfigError, match="model.n_fft=128 is shorter"):
-        feature_kwargs(SpeechModel(n_fft=128), 8000)
-    assert specaugment_kwargs(SpeechModel(specaugment=False)) is None
+        feature_kwargs(SpeechRecognitionModelConfig(n_fft=128), 8000)
+    assert specaugment_kwargs(SpeechRecognitionModelConfig(specaugment=False)) is None
 
 
 def test_unknown_key_is_one_line_error():

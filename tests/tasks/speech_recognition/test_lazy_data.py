@@ -12,11 +12,12 @@ from seqtasks.audio import io as io_module
 from seqtasks.audio.io import AudioCache, load_audio
 from seqtasks.audio.perturb import speed_perturbed_length
 from seqtasks.config import load_config
+from seqtasks.data import utterances as utterances_module
+from seqtasks.data.bucketing import plan_batches
 from seqtasks.errors import ConfigError, DataError
 from seqtasks.runtime.run_dir import RunDir
-from seqtasks.tasks.speech_recognition import data as data_module
 from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
-from seqtasks.tasks.speech_recognition.pipeline import pad_batch, plan_batches
+from seqtasks.tasks.speech_recognition.data import pad_batch
 from seqtasks.tasks.speech_recognition.task import SpeechRecognitionTask
 
 RATE = 8000
@@ -93,7 +94,7 @@ def test_training_batches_equal_the_eager_result(corpus, decodes):
     waves = [load_audio(e.utterance.path, RATE) for e in task._train.entries]
     labels = [task.alphabet.encode(e.utterance.transcript) for e in task._train.entries]
     seed = int(np.random.SeedSequence([task.config.train.seed, 1]).generate_state(1)[0])
-    plan = plan_batches([w.size for w in waves], 4, seed)
+    plan = [b.tolist() for b in plan_batches([w.size for w in waves], 4, seed)]
     assert task.train_batches(1)[0] == plan
     for (wave, wave_len, label, label_len), batch in zip(lazy, plan, strict=True):
         inputs, targets = pad_batch([waves[i] for i in batch], [labels[i] for i in batch])
@@ -130,7 +131,7 @@ def test_duration_column_spares_opening_the_files(corpus, monkeypatch):
         rows.append(f"u{i:02d}.wav,{WORDS[i % len(WORDS)]},{0.3 + 0.06 * i:.2f}")
     (corpus / "manifest.csv").write_text("\n".join(rows) + "\n")
     opened = []
-    monkeypatch.setattr(data_module, "num_samples_at", lambda path, rate: opened.append(path) or 0)
+    monkeypatch.setattr(utterances_module, "num_samples_at", lambda path, rate: opened.append(path) or 0)
     task = _task(corpus)
     task.prepare_data()
     assert opened == []
@@ -253,11 +254,13 @@ def test_perturbation_never_makes_an_utterance_infeasible(corpus):
 @pytest.mark.parametrize(
     "setting, match",
     [
-        ("data.speed_perturbation=0.9,0", r"data\.speed_perturbation: factor 0"),
-        ("data.speed_perturbation=2.5", r"data\.speed_perturbation: factor 2\.5"),
-        ("data.speed_perturbation=-1.1", r"data\.speed_perturbation: factor -1\.1"),
-        ("data.audio_cache_mb=-1", r"data\.audio_cache_mb must be >= 0"),
-        ("data.max_seconds=-2", r"data\.max_seconds must be >= 0"),
+        ("data.speed_perturbation=0.9,0", r"'data\.speed_perturbation' \(from --set\) must be in \(0, 2\], got 0\.0"),
+        ("data.speed_perturbation=2.5", r"'data\.speed_perturbation' \(from --set\) must be in \(0, 2\], got 2\.5"),
+        ("data.speed_perturbation=-1.1", r"'data\.speed_perturbation' \(from --set\) must be in \(0, 2\], got -1\.1"),
+        ("data.speed_perturbation=nan", r"'data\.speed_perturbation' \(from --set\) must be a finite number"),
+        ("data.audio_cache_mb=-1", r"'data\.audio_cache_mb' \(from --set\) must be at least 0, got -1"),
+        ("data.max_seconds=-2", r"'data\.max_seconds' \(from --set\) must be at least 0, got -2"),
+        ("data.test_fraction=1.0", r"'data\.test_fraction' \(from --set\) must be in \[0, 1\), got 1\.0"),
     ],
 )
 def test_invalid_settings_name_the_key(corpus, setting, match):
@@ -300,7 +303,8 @@ def test_connected_digits_keep_their_plan_and_take_speed_perturbation(tmp_path):
     seed = int(np.random.SeedSequence([42, 0]).generate_state(1)[0])
     digits = plain._digits("train", 12, seed)
     # As before lazy loading: every (feasible) generated utterance, planned from its length.
-    assert plain.train_batches(0) == (plan_batches([digits.num_samples(i) for i in range(12)], 4, seed), {})
+    plan = plan_batches([digits.num_samples(i) for i in range(12)], 4, seed)
+    assert plain.train_batches(0) == ([b.tolist() for b in plan], {})
     fast = SpeechRecognitionTask(
         load_config(SpeechRecognitionConfig, overrides=[*sets, "data.speed_perturbation=1.1"]),
         RunDir.at(tmp_path / "b"),
@@ -315,7 +319,7 @@ def test_connected_digits_keep_their_plan_and_take_speed_perturbation(tmp_path):
 
 
 def test_test_fraction_holds_out_a_disjoint_seeded_test_split(corpus):
-    from seqtasks.tasks.speech_recognition.task import user_sources
+    from seqtasks.tasks.speech_recognition.data import user_sources
 
     manifest = [str(corpus / "manifest.csv")]
     train0, validation0, test0 = user_sources(manifest, validation_fraction=0.25, seed=3)

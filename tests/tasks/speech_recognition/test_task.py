@@ -70,7 +70,25 @@ def test_train_writes_run_and_evaluates(trained):
     metrics = json.loads(run.metrics.read_text())
     assert "evaluation" in metrics
     assert (outcome.export_dir / "saved_model.pb").is_file()
+    info = json.loads((outcome.export_dir / "assets" / "speech_model.json").read_text())
+    assert info == {"sample_rate": 8000, "alphabet": json.loads((run.assets / "alphabet.json").read_text())["characters"],
+                    "blank_index": len(info["alphabet"]), "decoder": "beam", "beam_width": 2}
     assert outcome.fit.monitor == "val_cer"
+
+
+def test_curves_show_the_monitored_cer(trained):
+    from seqtasks.runtime.reporting import History
+
+    outcome, _ = trained
+    epoch = json.loads(outcome.run.metrics.read_text())["epochs"][0]
+    assert {"loss", "val_loss", "cer", "val_cer"} <= set(epoch)
+    history = History(outcome.run, writer=False, restored_step=outcome.fit.step)
+    panels = {title: [label for label, *_ in series] for title, series in history.panels()}
+    # One loss panel (one scale) holds train and validation loss; val_cer, the monitored metric, has its own.
+    assert panels["loss"][-2:] == ["train loss (epoch mean)", "val_loss"]
+    assert panels["val_cer (monitored)"] == ["train cer", "val_cer"]
+    assert [title for title in panels if "val_loss" in panels[title]] == ["loss"]
+    assert outcome.run.curves.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_evaluate_manifest_and_predict_with_alignment(trained, tmp_path):

@@ -1,4 +1,5 @@
-"""FSDD through tensorflow-datasets: conversion to the FSDD layout, the cache, and the offline error."""
+"""FSDD (`seqtasks.data.fsdd`): the reader and official split; through tensorflow-datasets: conversion to the FSDD
+layout, the cache, and the offline error."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from seqtasks.data import fsdd
+from seqtasks.data.fsdd import DIGIT_WORDS, find_fsdd, fsdd_split, fsdd_utterances, read_fsdd
 from seqtasks.errors import DataError
-from seqtasks.tasks.speech_recognition import fsdd_download
-from seqtasks.tasks.speech_recognition.data import fsdd_split, read_fsdd
-from seqtasks.tasks.speech_recognition.task import find_fsdd
+
+RATE = 8000
 
 
 def data_config(tmp_path):
@@ -28,11 +30,11 @@ def synthetic_examples():
 
 def test_conversion_keeps_names_samples_and_official_split(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
-    assert fsdd_download.cached_fsdd() is None
+    assert fsdd.cached_fsdd() is None
     folder = tmp_path / "cache" / "fsdd"
-    written = fsdd_download.write_fsdd_recordings(synthetic_examples(), folder)
+    written = fsdd.write_fsdd_recordings(synthetic_examples(), folder)
     assert written == 8
-    assert fsdd_download.cached_fsdd() == folder
+    assert fsdd.cached_fsdd() == folder
     recordings = read_fsdd(folder)
     assert len(recordings) == 8
     assert {r.index for r in fsdd_split(recordings, "test", validation_indices=())} == {0, 4}
@@ -45,13 +47,13 @@ def test_conversion_keeps_names_samples_and_official_split(tmp_path, monkeypatch
 def test_an_unfinished_conversion_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "cache" / "fsdd" / "recordings").mkdir(parents=True)
-    assert fsdd_download.cached_fsdd() is None
+    assert fsdd.cached_fsdd() is None
 
 
 def test_find_fsdd_uses_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("SEQTASKS_DATA_DIR", raising=False)
-    fsdd_download.write_fsdd_recordings(synthetic_examples(), tmp_path / "cache" / "fsdd")
+    fsdd.write_fsdd_recordings(synthetic_examples(), tmp_path / "cache" / "fsdd")
     assert find_fsdd(data_config(tmp_path)) == tmp_path / "cache" / "fsdd"
 
 
@@ -67,3 +69,38 @@ def test_offline_without_copy_fails_fast_in_one_line(tmp_path, monkeypatch):
     assert "not downloadable (network unreachable)" in message
     assert "free-spoken-digit-dataset" in message and "--data-dir" in message
     assert time.monotonic() - start < 30
+
+
+def _wav(path, seconds=0.2, rate=RATE, seed=0):
+    rng = np.random.default_rng(seed)
+    soundfile.write(path, (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
+    return path
+
+
+def fake_fsdd(tmp_path, speakers=("ann", "bob"), indices=range(0, 12)):
+    """10 digits x `indices` short recordings of each speaker in `tmp_path/recordings/`."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for speaker in speakers:
+        for digit in range(10):
+            for index in indices:
+                _wav(folder / f"{digit}_{speaker}_{index}.wav", seconds=0.05, seed=digit * 100 + index)
+    return tmp_path
+
+
+def test_fsdd_reader_and_official_split(tmp_path):
+    recordings = read_fsdd(fake_fsdd(tmp_path, speakers=("ann",), indices=range(0, 12)))
+    assert len(recordings) == 120
+    test = fsdd_split(recordings, "test")
+    validation = fsdd_split(recordings, "validation", validation_indices=range(5, 8))
+    train = fsdd_split(recordings, "train", validation_indices=range(5, 8))
+    assert {r.index for r in test} == set(range(5))
+    assert {r.index for r in validation} == {5, 6, 7}
+    assert {r.index for r in train} == set(range(8, 12))
+    assert {r.index for r in fsdd_split(recordings, "train", validation_indices=())} == set(range(5, 12))
+    assert fsdd_utterances(test[:1])[0].transcript == DIGIT_WORDS[test[0].digit]
+    with pytest.raises(ValueError, match="overlapping"):
+        fsdd_split(recordings, "validation", validation_indices=[3, 5])
+    (tmp_path / "recordings" / "notes.wav").write_bytes(b"")
+    with pytest.raises(DataError, match=r"notes\.wav is not named"):
+        read_fsdd(tmp_path)

@@ -8,9 +8,9 @@ each split it needs, streaming example by example, into
                                                               /manifest.csv   (path,transcript,duration)
                                                               /.complete
 
-where the cache root is `$SEQTASKS_CACHE_DIR` or `~/.cache/seqtasks`. The task reads these manifests like a user's
-own, so a large set is never held in memory, and random access and length bucketing work as for user data. Once a
-split is converted, the tfds copy is no longer needed for it.
+where the cache root is `$SEQTASKS_CACHE_DIR` or `~/.cache/seqtasks` (`seqtasks.data.cache`). The speech task reads
+these manifests like a user's own, so a large set is never held in memory, and random access and length bucketing
+work as for user data. Once a split is converted, the tfds copy is no longer needed for it.
 
 The conversion is resumable: rows are appended to `manifest.csv.partial` after their audio file is in place, the
 split is read in a fixed order (`shuffle_files=False`, one file at a time), and a rerun skips the rows already
@@ -36,8 +36,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from seqtasks.data.cache import cache_dir
 from seqtasks.errors import DataError
-from seqtasks.tasks.speech_recognition.fsdd_download import cache_root
 
 TFDS_PREFIX = "tfds:"
 ROLES = ("train", "validation", "test")
@@ -411,7 +411,7 @@ def _preset_builder(preset: TfdsPreset, data_dir: str | None, overrides: dict[st
 def _version_dir(builder: Any) -> Path:
     config = builder.builder_config
     parts = [builder.name] + ([config.name] if config is not None else []) + [str(builder.version)]
-    return cache_root().joinpath("tfds", *parts)
+    return cache_dir("tfds").joinpath(*parts)
 
 
 def _download_host(builder: Any) -> str:

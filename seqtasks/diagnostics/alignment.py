@@ -1,33 +1,20 @@
-"""A PNG of an utterance's spectrogram with the CTC output alignment under it."""
+"""A PNG of an utterance's spectrogram with the CTC output alignment under it (`seqtasks predict` of the speech
+task writes one per input file)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
-from seqtasks.tasks.speech_recognition.data import Alphabet
-
-
-def frame_alignment(model, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, per-output-frame class posteriors and best classes of one utterance.
-
-    Returns:
-        `(features (frames, channels), posteriors (output_frames, num_classes), best (output_frames,))`.
-    """
-    wave = tf.constant(waveform[None].astype(np.float32))
-    length = tf.constant([waveform.size], tf.int32)
-    features, frame_lengths = model.featurizer(wave, length)
-    logits, logit_lengths = model.logits_from_features(features, frame_lengths, training=False)
-    n_frames, n_out = int(frame_lengths[0]), int(logit_lengths[0])
-    posteriors = tf.nn.softmax(logits[0, :n_out], axis=-1).numpy()
-    return features[0, :n_frames].numpy(), posteriors, posteriors.argmax(axis=-1)
+from seqtasks.data.transcripts import Alphabet
+from seqtasks.decoding.ctc_alignment import frame_alignment
 
 
 def plot_alignment(
-    model,
+    model: Any,
     waveform: np.ndarray,
     alphabet: Alphabet,
     out_path: str | os.PathLike,
@@ -91,3 +78,6 @@ def plot_alignment(
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
     return out_path
+
+
+__all__ = ["plot_alignment"]

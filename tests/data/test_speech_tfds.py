@@ -1,4 +1,5 @@
-"""tensorflow-datasets speech sets: presets, generic `tfds:NAME`, resumable conversion, offline errors.
+"""tensorflow-datasets speech sets (`seqtasks.data.speech_tfds`): presets, generic `tfds:NAME`, resumable
+conversion, offline errors, and the speech task reading a set by name.
 
 Each set is really prepared by tensorflow-datasets, in a temporary data_dir, from a handful of synthetic examples
 (the builder's `_split_generators` is replaced, nothing is downloaded), so the tests read real TFRecords through
@@ -17,10 +18,10 @@ import pytest
 import soundfile
 
 from seqtasks.audio.io import load_audio
-from seqtasks.data import tfds_support
+from seqtasks.data import speech_tfds, tfds_support
+from seqtasks.data.transcripts import normalize_transcript
 from seqtasks.errors import DataError
-from seqtasks.tasks.speech_recognition import tfds_sets
-from seqtasks.tasks.speech_recognition.data import normalize_transcript, read_manifest
+from seqtasks.tasks.speech_recognition.data import read_manifest
 
 tfds_support._ensure_importlib_resources()
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -177,20 +178,20 @@ def check_manifest(manifest, rate):
 
 
 def test_presets_match_the_installed_builders():
-    for name, preset in tfds_sets.PRESETS.items():
+    for name, preset in speech_tfds.PRESETS.items():
         for config_name in preset.configs:
             builder = tfds.builder(name if config_name is None else f"{name}/{config_name}", data_dir="/nonexistent")
             features = builder.info.features
             assert isinstance(features[preset.audio_key], tfds.features.Audio)
             assert features[preset.audio_key].sample_rate == preset.sample_rate
             assert isinstance(features[preset.text_key], tfds.features.Text)
-    assert set(tfds_sets.PRESETS["librispeech"].splits.values()) <= set(librispeech_dataset_builder._DL_URLS)
-    assert tfds_sets.is_tfds_dataset("librispeech") and tfds_sets.is_tfds_dataset("tfds:vctk/mic1")
-    assert not tfds_sets.is_tfds_dataset("spoken_digit") and not tfds_sets.is_tfds_dataset("fsdd")
+    assert set(speech_tfds.PRESETS["librispeech"].splits.values()) <= set(librispeech_dataset_builder._DL_URLS)
+    assert speech_tfds.is_tfds_dataset("librispeech") and speech_tfds.is_tfds_dataset("tfds:vctk/mic1")
+    assert not speech_tfds.is_tfds_dataset("spoken_digit") and not speech_tfds.is_tfds_dataset("fsdd")
 
 
 def test_librispeech_converts_every_split_with_ids_durations_and_empty_transcripts(tfds_dir, offline_cache):
-    manifests = tfds_sets.tfds_manifests(config("librispeech", tfds_dir))
+    manifests = speech_tfds.tfds_manifests(config("librispeech", tfds_dir))
     assert set(manifests) == {"train", "validation", "test"}
     # lazy_decode (FLAC bytes copied) is preferred over default when both are prepared.
     assert manifests["train"] == offline_cache / "tfds/librispeech/lazy_decode/2.1.2/train_clean100/manifest.csv"
@@ -209,10 +210,10 @@ def test_librispeech_converts_every_split_with_ids_durations_and_empty_transcrip
 
 
 def test_librispeech_default_config_by_tfds_name_writes_the_int16_samples_as_flac(tfds_dir, offline_cache):
-    source = tfds_sets.resolve_source(config("tfds:librispeech/default", tfds_dir))
+    source = speech_tfds.resolve_source(config("tfds:librispeech/default", tfds_dir))
     assert (source.audio_key, source.text_key, source.id_key, source.lazy) == ("speech", "text", "id", False)
     assert source.splits == {"train": "train_clean100", "validation": "dev_clean", "test": "test_clean"}
-    manifest = tfds_sets.tfds_manifests(config("tfds:librispeech/default", tfds_dir))["test"]
+    manifest = speech_tfds.tfds_manifests(config("tfds:librispeech/default", tfds_dir))["test"]
     assert manifest == offline_cache / "tfds/librispeech/default/2.1.1/test_clean/manifest.csv"
     table = check_manifest(manifest, 16000)
     default = tfds.builder("librispeech/default", data_dir=str(tfds_dir))
@@ -224,7 +225,7 @@ def test_librispeech_default_config_by_tfds_name_writes_the_int16_samples_as_fla
 
 
 def test_ljspeech_single_split_is_cut_90_5_5_without_overlap(tfds_dir):
-    manifests = tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))
+    manifests = speech_tfds.tfds_manifests(config("ljspeech", tfds_dir))
     names = {role: [r["path"] for r in check_manifest(path, 22050)] for role, path in manifests.items()}
     assert {role: len(v) for role, v in names.items()} == {"train": 18, "validation": 1, "test": 1}
     assert set(names["train"]).isdisjoint(names["validation"]) and set(names["train"]).isdisjoint(names["test"])
@@ -233,31 +234,31 @@ def test_ljspeech_single_split_is_cut_90_5_5_without_overlap(tfds_dir):
     # text_normalized is the transcript (numbers spelled out in the real set).
     assert all(r["transcript"].startswith("Chapter number ") for r in rows(manifests["test"]))
     # The generic form finds the same features and splits, hence the same cache.
-    generic = tfds_sets.resolve_source(config("tfds:ljspeech", tfds_dir))
+    generic = speech_tfds.resolve_source(config("tfds:ljspeech", tfds_dir))
     assert (generic.audio_key, generic.text_key, generic.splits) == ("speech", "text_normalized",
-                                                                     tfds_sets.PRESETS["ljspeech"].splits)
+                                                                     speech_tfds.PRESETS["ljspeech"].splits)
     assert generic.split_dir("train[:90%]") == manifests["train"].parent
     # Slices get distinct folders.
     assert len({path.parent for path in manifests.values()}) == 3
 
 
 def test_split_overrides_are_honoured(tfds_dir):
-    manifests = tfds_sets.tfds_manifests(
+    manifests = speech_tfds.tfds_manifests(
         config("ljspeech", tfds_dir, tfds_train_split="train[:10]", tfds_test_split="train[10:12]")
     )
     assert len(rows(manifests["train"])) == 10 and len(rows(manifests["test"])) == 2
     with pytest.raises(DataError, match=r"no split 'trian'.*tfds_train_split"):
-        tfds_sets.tfds_manifests(config("ljspeech", tfds_dir, tfds_train_split="trian"))
+        speech_tfds.tfds_manifests(config("ljspeech", tfds_dir, tfds_train_split="trian"))
 
 
 # --------------------------------------------------------------------------------------------- generic tfds:NAME
 
 
 def test_generic_name_detects_audio_text_id_and_splits(tfds_dir):
-    source = tfds_sets.resolve_source(config("tfds:seqtasks_toy_speech", tfds_dir))
+    source = speech_tfds.resolve_source(config("tfds:seqtasks_toy_speech", tfds_dir))
     assert (source.audio_key, source.text_key, source.id_key) == ("audio", "sentence", "filename")
     assert source.splits == {"train": "train", "validation": "validation", "test": "test"}
-    manifests = tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_speech:1.0.0", tfds_dir))
+    manifests = speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_speech:1.0.0", tfds_dir))
     table = check_manifest(manifests["validation"], 8000)
     assert sorted(r["path"] for r in table) == ["audio/validation_0.flac", "audio/validation_1.flac"]
     # Float audio in [-1, 1] arrives as 16-bit samples of the same waveform.
@@ -275,36 +276,36 @@ def test_generic_name_detects_audio_text_id_and_splits(tfds_dir):
 
 def test_generic_ambiguous_transcript_names_candidates_and_the_key(tfds_dir):
     with pytest.raises(DataError) as info:
-        tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir))
+        speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir))
     message = str(info.value)
     assert "\n" not in message and "caption, notes" in message and "data.tfds_text_key" in message
-    manifests = tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir, tfds_text_key="caption"))
+    manifests = speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir, tfds_text_key="caption"))
     counts = {role: len(check_manifest(path, 16000)) for role, path in manifests.items()}
     assert counts == {"train": 18, "validation": 1, "test": 1}
     # No id feature: files are numbered in tfds' order within the split.
     assert [r["path"] for r in rows(manifests["train"])] == [f"audio/{i:08d}.flac" for i in range(18)]
     with pytest.raises(DataError, match="no text feature 'title'.*caption, notes"):
-        tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir, tfds_text_key="title"))
+        speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir, tfds_text_key="title"))
     with pytest.raises(DataError, match="no Audio feature 'wave'.*clip"):
-        tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir, tfds_audio_key="wave"))
+        speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_captions", tfds_dir, tfds_audio_key="wave"))
 
 
 def test_detect_splits():
-    assert tfds_sets.detect_splits(["test", "train", "validation"]) == {
+    assert speech_tfds.detect_splits(["test", "train", "validation"]) == {
         "train": "train", "validation": "validation", "test": "test"}
-    assert tfds_sets.detect_splits(["train_clean100", "dev_other", "dev_clean", "test_clean", "train_other500"]) == {
+    assert speech_tfds.detect_splits(["train_clean100", "dev_other", "dev_clean", "test_clean", "train_other500"]) == {
         "train": "train_clean100", "validation": "dev_clean", "test": "test_clean"}
-    assert tfds_sets.detect_splits(["train", "test"]) == {"train": "train", "validation": None, "test": "test"}
-    assert tfds_sets.detect_splits(["all"]) == {"train": "all[:90%]", "validation": "all[90%:95%]", "test": "all[95%:]"}
-    assert tfds_sets.split_slug("train[:90%]") != tfds_sets.split_slug("train[90%:]")
-    assert tfds_sets.split_slug("dev_clean") == "dev_clean"
+    assert speech_tfds.detect_splits(["train", "test"]) == {"train": "train", "validation": None, "test": "test"}
+    assert speech_tfds.detect_splits(["all"]) == {"train": "all[:90%]", "validation": "all[90%:95%]", "test": "all[95%:]"}
+    assert speech_tfds.split_slug("train[:90%]") != speech_tfds.split_slug("train[90%:]")
+    assert speech_tfds.split_slug("dev_clean") == "dev_clean"
 
 
 def test_unknown_names_list_the_presets_and_the_tfds_form(tfds_dir):
     with pytest.raises(DataError, match=r"librispeech, ljspeech or tfds:NAME\[/CONFIG\]\[:VERSION\]"):
-        tfds_sets.tfds_manifests(config("libri", tfds_dir))
+        speech_tfds.tfds_manifests(config("libri", tfds_dir))
     with pytest.raises(DataError) as info:
-        tfds_sets.tfds_manifests(config("tfds:no_such_speech_set", tfds_dir))
+        speech_tfds.tfds_manifests(config("tfds:no_such_speech_set", tfds_dir))
     assert "\n" not in str(info.value) and "no_such_speech_set" in str(info.value)
 
 
@@ -312,11 +313,11 @@ def test_unknown_names_list_the_presets_and_the_tfds_form(tfds_dir):
 
 
 def test_an_interrupted_conversion_resumes_to_the_same_manifest(tfds_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(tfds_sets, "PROGRESS_EVERY", 4)
-    reference = tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))["train"].read_text(encoding="utf-8")
+    monkeypatch.setattr(speech_tfds, "PROGRESS_EVERY", 4)
+    reference = speech_tfds.tfds_manifests(config("ljspeech", tfds_dir))["train"].read_text(encoding="utf-8")
 
     monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "other"))
-    write_audio, calls = tfds_sets._write_audio, []
+    write_audio, calls = speech_tfds._write_audio, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -324,10 +325,10 @@ def test_an_interrupted_conversion_resumes_to_the_same_manifest(tfds_dir, tmp_pa
             raise KeyboardInterrupt
         return write_audio(*args, **kwargs)
 
-    monkeypatch.setattr(tfds_sets, "_write_audio", interrupted)
+    monkeypatch.setattr(speech_tfds, "_write_audio", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))
-    source = tfds_sets.resolve_source(config("ljspeech", tfds_dir))
+        speech_tfds.tfds_manifests(config("ljspeech", tfds_dir))
+    source = speech_tfds.resolve_source(config("ljspeech", tfds_dir))
     folder = source.split_dir("train[:90%]")
     partial = folder / "manifest.csv.partial"
     assert len(partial.read_text(encoding="utf-8").splitlines()) == 1 + 7
@@ -336,9 +337,9 @@ def test_an_interrupted_conversion_resumes_to_the_same_manifest(tfds_dir, tmp_pa
     with open(partial, "a", encoding="utf-8") as handle:
         handle.write("audio/LJ001-9999.flac,half a ro")
 
-    monkeypatch.setattr(tfds_sets, "_write_audio", write_audio)
+    monkeypatch.setattr(speech_tfds, "_write_audio", write_audio)
     capsys.readouterr()
-    manifest = tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))["train"]
+    manifest = speech_tfds.tfds_manifests(config("ljspeech", tfds_dir))["train"]
     log = capsys.readouterr().err
     assert "resuming at 7/18" in log and "8/18 examples" in log and "12/18 examples" in log
     assert manifest.read_text(encoding="utf-8") == reference
@@ -349,9 +350,9 @@ def test_an_interrupted_conversion_resumes_to_the_same_manifest(tfds_dir, tmp_pa
 
 
 def test_a_finished_split_is_reused_without_tfds_data(tfds_dir, tmp_path):
-    first = tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))
+    first = speech_tfds.tfds_manifests(config("ljspeech", tfds_dir))
     # The tfds copy may be deleted once converted: an empty data_dir (and no network) still works.
-    again = tfds_sets.tfds_manifests(config("ljspeech", tmp_path / "empty_tfds"))
+    again = speech_tfds.tfds_manifests(config("ljspeech", tmp_path / "empty_tfds"))
     assert again == first
 
 
@@ -361,7 +362,7 @@ def test_a_finished_split_is_reused_without_tfds_data(tfds_dir, tmp_path):
 def test_offline_and_unprepared_fails_fast_in_one_line(tmp_path):
     start = time.monotonic()
     with pytest.raises(DataError) as info:
-        tfds_sets.tfds_manifests(config("librispeech", tmp_path / "no_tfds"))
+        speech_tfds.tfds_manifests(config("librispeech", tmp_path / "no_tfds"))
     message = str(info.value)
     assert "\n" not in message
     assert "'librispeech'" in message and str(tmp_path / "no_tfds" / "librispeech") in message
@@ -380,18 +381,18 @@ def test_tfds_failures_become_one_line_errors(tmp_path, monkeypatch):
 
     monkeypatch.setattr("seqtasks.data.tfds_support.prepare", failing_prepare)
     with pytest.raises(DataError) as info:
-        tfds_sets.tfds_manifests(config("librispeech", tmp_path / "no_tfds"))
+        speech_tfds.tfds_manifests(config("librispeech", tmp_path / "no_tfds"))
     message = str(info.value)
     assert "\n" not in message and "RuntimeError: checksum mismatch" in message and "tfds build" in message
 
     # ljspeech's tfds preparation decodes with pydub: without it, stop before downloading 2.7 GB.
-    monkeypatch.setattr(tfds_sets, "_pydub_available", lambda: False)
+    monkeypatch.setattr(speech_tfds, "_pydub_available", lambda: False)
     with pytest.raises(DataError, match="needs the pydub package"):
-        tfds_sets.tfds_manifests(config("ljspeech", tmp_path / "no_tfds"))
+        speech_tfds.tfds_manifests(config("ljspeech", tmp_path / "no_tfds"))
 
 
 def test_a_failure_while_reading_is_one_line_and_resumable(tfds_dir, monkeypatch):
-    transcript, calls = tfds_sets._transcript, []
+    transcript, calls = speech_tfds._transcript, []
 
     def failing(value):
         calls.append(1)
@@ -399,12 +400,12 @@ def test_a_failure_while_reading_is_one_line_and_resumable(tfds_dir, monkeypatch
             raise RuntimeError("DataLossError: corrupted record\nat offset 123")
         return transcript(value)
 
-    monkeypatch.setattr(tfds_sets, "_transcript", failing)
+    monkeypatch.setattr(speech_tfds, "_transcript", failing)
     with pytest.raises(DataError) as info:
-        tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_speech", tfds_dir))
+        speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_speech", tfds_dir))
     message = str(info.value)
     assert "\n" not in message and "failed at example 2" in message and "run again to resume" in message
-    manifests = tfds_sets.tfds_manifests(config("tfds:seqtasks_toy_speech", tfds_dir))
+    manifests = speech_tfds.tfds_manifests(config("tfds:seqtasks_toy_speech", tfds_dir))
     assert len(rows(manifests["train"])) == 4
 
 
@@ -419,8 +420,8 @@ def test_prepare_script_prints_the_manifests(tfds_dir, offline_cache, capsys):
     assert script.main(["ljspeech", "--tfds-data-dir", str(tfds_dir), "--test-split", "train[:3]"]) == 0
     out = capsys.readouterr().out.splitlines()
     version_dir = offline_cache / "tfds" / "ljspeech" / "1.1.1"
-    assert out[0] == f"train: {version_dir / tfds_sets.split_slug('train[:90%]') / 'manifest.csv'}"
-    assert out[2] == f"test: {version_dir / tfds_sets.split_slug('train[:3]') / 'manifest.csv'}"
+    assert out[0] == f"train: {version_dir / speech_tfds.split_slug('train[:90%]') / 'manifest.csv'}"
+    assert out[2] == f"test: {version_dir / speech_tfds.split_slug('train[:3]') / 'manifest.csv'}"
     assert script.main(["librispeech", "--tfds-data-dir", str(offline_cache / "none")]) == 2
     assert capsys.readouterr().err.startswith("error: tensorflow-datasets set 'librispeech'")
 
@@ -444,38 +445,9 @@ def test_the_task_trains_and_tests_on_a_tfds_set_by_name(tfds_dir, tmp_path, cap
     assert "h" in alphabet and "H" not in alphabet  # transcripts normalised like the user's own data
 
 
-def test_spoken_digit_is_fsdd(tmp_path, monkeypatch):
-    from seqtasks.config import load_config
-    from seqtasks.runtime.run_dir import RunDir
-    from seqtasks.tasks.speech_recognition import task as task_module
-    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
-
-    folder = tmp_path / "fsdd" / "recordings"
-    folder.mkdir(parents=True)
-    for name in ("3_jackson_0.wav", "4_jackson_12.wav", "5_jackson_7.wav"):
-        soundfile.write(folder / name, np.zeros(4000, np.int16), 8000, subtype="PCM_16")
-    config = load_config(SpeechRecognitionConfig, overrides=["data.dataset=spoken_digit",
-                                                             f"data.fsdd_dir={folder.parent}"])
-    task = task_module.SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))
-    train, validation, test = task._read_sources()
-    assert [u.transcript for u in train] == ["four"] and [u.transcript for u in validation] == ["five"]
-    assert [u.transcript for u in test] == ["three"]
-
-
 def test_the_catalogue_loader_gives_the_same_manifests(tfds_dir):
     from seqtasks.data import load_dataset
 
     manifests = load_dataset("ljspeech", config("", tfds_dir))
-    assert manifests == tfds_sets.tfds_manifests(config("ljspeech", tfds_dir))
+    assert manifests == speech_tfds.tfds_manifests(config("ljspeech", tfds_dir))
     assert all(path.name == "manifest.csv" for path in manifests.values())
-
-
-def test_a_misspelt_dataset_name_gets_the_closest_known_one(tmp_path):
-    from seqtasks.config import load_config
-    from seqtasks.runtime.run_dir import RunDir
-    from seqtasks.tasks.speech_recognition import task as task_module
-    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
-
-    config = load_config(SpeechRecognitionConfig, overrides=["data.dataset=librispech"])
-    with pytest.raises(DataError, match=r"unknown speech dataset 'librispech'; did you mean 'librispeech'\? known: "):
-        task_module.SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))._read_sources()
