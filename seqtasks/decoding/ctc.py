@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from seqtasks.decoding.lexicon import LexiconCTCDecoder
 from seqtasks.losses.ctc import PAD_LABEL
 
-DECODING_METHODS = ("greedy", "beam")
+DECODING_METHODS = ("greedy", "beam", "lexicon")
 
 
 def _blank_to_last(logits: tf.Tensor, blank_index: int | None) -> tuple[tf.Tensor, int | None]:
@@ -127,16 +128,19 @@ def ctc_decode(
     method: str = "greedy",
     beam_width: int = 8,
     blank_index: int | None = None,
+    lexicon: Sequence[str] | None = None,
 ) -> tf.Tensor:
-    """Decodes CTC logits to strings with greedy or beam search decoding.
+    """Decodes CTC logits to strings with greedy, beam search or lexicon-constrained decoding.
 
     Args:
         logits: float `(batch, frames, len(alphabet) + 1)`.
         logit_lengths: int `(batch,)` valid frames.
         alphabet: the token of each non-blank class.
-        method: `"greedy"` or `"beam"`.
+        method: `"greedy"`, `"beam"` or `"lexicon"` (only words of `lexicon`, separated by the space character:
+            `seqtasks.decoding.lexicon.LexiconCTCDecoder`).
         beam_width: beam width for `method="beam"`.
         blank_index: the blank class; `None` means the last class.
+        lexicon: the words `method="lexicon"` may output (each spelt with `alphabet`'s characters).
 
     Returns:
         tf.string `(batch,)` transcripts.
@@ -150,7 +154,17 @@ def ctc_decode(
         raise ValueError(
             f"Received an invalid value for argument `method`, expected one of {DECODING_METHODS}, got {method!r}."
         )
-    if method == "greedy":
+    if method == "lexicon":
+        index = {token: i for i, token in enumerate(alphabet)}
+        if not lexicon or " " not in index:
+            raise ValueError("Lexicon decoding needs a non-empty `lexicon` and an alphabet with the space character.")
+        missing = sorted({c for word in lexicon for c in word if c not in index})
+        if missing:
+            raise ValueError(f"Lexicon words use characters outside the alphabet: {missing!r}.")
+        blank = len(alphabet) if blank_index is None else blank_index
+        decoder = LexiconCTCDecoder([[index[c] for c in word] for word in lexicon], index[" "], blank)
+        ids, _ = decoder.decode(logits, logit_lengths)
+    elif method == "greedy":
         ids, _ = ctc_greedy_decode(logits, logit_lengths, blank_index)
     else:
         ids, _, _ = ctc_beam_search_decode(logits, logit_lengths, beam_width, blank_index)

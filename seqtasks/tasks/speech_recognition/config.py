@@ -168,8 +168,13 @@ class SpeechRecognitionEvalConfig(EvalConfig):
     """Evaluation and decoding (also used by predict and the exported model)."""
 
     batch_size: int = 32
-    # CTC decoding: "greedy" (best path) or "beam" (prefix beam search, no language model).
+    # CTC decoding when no lexicon applies: "greedy" (best path) or "beam" (prefix beam search, no language model).
     decoder: Literal["greedy", "beam"] = "beam"
+    # Words the decoder may output (evaluate, predict and the exported graph): "auto" = the ten digit words when the
+    # data is FSDD (a closed vocabulary), none otherwise; "" = none (free spelling); "digits"; or a text file of
+    # words, one per line. With a lexicon, decoding is the best CTC path through those words
+    # (`seqtasks.decoding.lexicon`; for closed vocabularies of up to a few hundred words).
+    lexicon: str = "auto"
     # Beams kept by the beam search decoder.
     beam_width: int = 8
     # Character n-gram LM (`python -m seqtasks.decoding.char_lm build ...`) fused into the beam search of

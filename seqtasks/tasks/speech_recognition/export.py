@@ -4,7 +4,7 @@ Signatures (both load with `tf.saved_model.load` in a process that never imports
 
 * `transcribe(waveform: float32 [samples], sample_rate: int32 []) -> {"transcript": string []}` — the
   waveform is resampled to the model's rate inside the graph (FFT method, `seqtasks.audio.resample`), features,
-  network and CTC decoding (greedy or beam search, as configured) follow. Also the `serving_default`.
+  network and CTC decoding (greedy, beam search or lexicon-constrained, as configured) follow. Also the `serving_default`.
 * `transcribe_batch(waveforms: float32 [batch, samples] zero-padded, lengths: int32 [batch]) ->
   {"transcripts": string [batch]}` — waveforms already at the model's rate (`sample_rate` in the exported
   `assets/speech_model.json`, which also records the alphabet, the blank index and the decoder).
@@ -42,22 +42,28 @@ class SpeechRecognitionServing(ServingModule):
     Args:
         model: The trained `CTCSpeechModel`.
         alphabet: Its output characters.
-        decoder: `"greedy"` or `"beam"` (`eval.decoder`).
+        decoder: `"greedy"`, `"beam"` (`eval.decoder`) or `"lexicon"` (`eval.lexicon`).
         beam_width: Beams of the beam search (`eval.beam_width`).
+        lexicon: The words of lexicon decoding.
     """
 
-    def __init__(self, model: Any, alphabet: Alphabet, decoder: str = "greedy", beam_width: int = 8) -> None:
+    def __init__(
+        self, model: Any, alphabet: Alphabet, decoder: str = "greedy", beam_width: int = 8,
+        lexicon: list[str] | None = None,
+    ) -> None:
         super().__init__(name="speech_transcriber")
         self.model = model
         self.characters = list(alphabet.characters)
         self.decoder = decoder
         self.beam_width = beam_width
+        self.lexicon = list(lexicon) if lexicon else None
         self.model_sample_rate = int(model.sample_rate)
         self.sample_rate = tf.Variable(self.model_sample_rate, trainable=False, dtype=tf.int32, name="sample_rate")
         self.alphabet = tf.Variable("".join(self.characters), trainable=False, dtype=tf.string, name="alphabet")
         info = {
             "sample_rate": self.model_sample_rate, "alphabet": "".join(alphabet.characters),
             "blank_index": alphabet.blank_index, "decoder": decoder, "beam_width": beam_width,
+            "lexicon": self.lexicon,
         }
         # Written outside the run; saving the module copies it to the export's assets/speech_model.json.
         self._info_dir = tempfile.TemporaryDirectory(prefix="seqtasks-speech-export-")
@@ -68,7 +74,8 @@ class SpeechRecognitionServing(ServingModule):
     def _decode(self, waveforms: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
         out = self.model({"waveform": waveforms, "waveform_length": lengths}, training=False)
         return ctc_decode(
-            out["logits"], out["logit_lengths"], self.characters, method=self.decoder, beam_width=self.beam_width
+            out["logits"], out["logit_lengths"], self.characters, method=self.decoder, beam_width=self.beam_width,
+            lexicon=self.lexicon,
         )
 
     @tf.function(

@@ -41,6 +41,7 @@ from seqtasks.data.bucketing import plan_batches
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import DIGIT_WORDS, FSDDRecording
 from seqtasks.data.lazy_audio import LazyUtterances
+from seqtasks.data.text import read_text_file
 from seqtasks.data.transcripts import Alphabet
 from seqtasks.data.utterances import BadAudioReport, Utterance, UtteranceLoader, scan_for_scoring
 from seqtasks.decoding.ctc import ctc_decode
@@ -53,6 +54,7 @@ from seqtasks.tasks.speech_recognition.config import (
     specaugment_kwargs,
 )
 from seqtasks.tasks.speech_recognition.data import (
+    DATASETS,
     DigitsSource,
     batches_dataset,
     pad_batch,
@@ -304,14 +306,42 @@ class SpeechRecognitionTask(Task):
 
     # ------------------------------------------------------------------------------- after training
 
+    def lexicon(self) -> list[str] | None:
+        """The words decoding is constrained to (`eval.lexicon`), or None for free spelling."""
+        value, d = self.config.eval.lexicon.strip(), self.config.data
+        if value == "auto":
+            value = "digits" if not d.path and d.dataset in DATASETS else ""
+        if not value:
+            return None
+        if value == "digits":
+            words = list(DIGIT_WORDS)
+        else:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"eval.lexicon file {path} does not exist; give a word list (one word per line), "
+                    "'digits', 'auto' or '' (no lexicon)"
+                )
+            words = list(dict.fromkeys(read_text_file(path).split()))
+        missing = sorted({c for w in words for c in w if c not in self.alphabet.characters})
+        if missing or " " not in self.alphabet.characters:
+            raise ConfigError(
+                f"eval.lexicon {value!r}: its words use characters the model cannot output ({''.join(missing)!r}), "
+                "or the alphabet has no space; fix the word list or set eval.lexicon=''"
+            )
+        return words
+
     def _decoder(self, model: keras.Model) -> Callable[[tf.Tensor, tf.Tensor], list[str]]:
-        """`decode(waveform, lengths) -> transcripts` as configured: in-graph greedy/beam, or with `eval.lm_path`
-        the model's logits in the graph and the LM beam search (`seqtasks.decoding.ctc_lm`) in numpy."""
+        """`decode(waveform, lengths) -> transcripts` as configured: in-graph lexicon/greedy/beam, or with
+        `eval.lm_path` the model's logits in the graph and the LM beam search (`seqtasks.decoding.ctc_lm`) in numpy."""
         key = id(model)
         if key in self._decode_fns:
             return self._decode_fns[key]
         e = self.config.eval
         characters = list(self.alphabet.characters)
+        lexicon = self.lexicon()
+        if e.lm_path and lexicon:
+            raise ConfigError("eval.lm_path and eval.lexicon both constrain decoding; set one (eval.lexicon='' keeps the LM)")
         if e.lm_path:
             from seqtasks.decoding.ctc_lm import CTCLMDecoder
 
@@ -332,8 +362,8 @@ class SpeechRecognitionTask(Task):
             @tf.function(reduce_retracing=True)
             def graph_decode(waveform, lengths):
                 out = model({"waveform": waveform, "waveform_length": lengths}, training=False)
-                return ctc_decode(out["logits"], out["logit_lengths"], characters, method=e.decoder,
-                                  beam_width=e.beam_width)
+                return ctc_decode(out["logits"], out["logit_lengths"], characters,
+                                  method="lexicon" if lexicon else e.decoder, beam_width=e.beam_width, lexicon=lexicon)
 
             def decode(waveform, lengths):
                 return [text.decode("utf-8") for text in graph_decode(waveform, lengths).numpy()]
@@ -431,9 +461,12 @@ class SpeechRecognitionTask(Task):
         return results
 
     def serving_module(self, model: keras.Model) -> SpeechRecognitionServing:
-        """The `transcribe` / `transcribe_batch` SavedModel module (`export.py`), decoding as `eval.decoder`."""
+        """The `transcribe` / `transcribe_batch` SavedModel module (`export.py`), decoding as `eval.lexicon` /
+        `eval.decoder` say."""
+        lexicon = self.lexicon()
         return SpeechRecognitionServing(
-            model, self.alphabet, decoder=self.config.eval.decoder, beam_width=self.config.eval.beam_width
+            model, self.alphabet, decoder="lexicon" if lexicon else self.config.eval.decoder,
+            beam_width=self.config.eval.beam_width, lexicon=lexicon,
         )
 
     # ---------------------------------------------------------------------------------- fine-tuning
