@@ -28,12 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from seqtasks.tasks.translation.datasets import ENG_FRA  # noqa: E402
 
 from seqtasks.config import load_config  # noqa: E402
 from seqtasks.runtime import RunDir, load_trained  # noqa: E402
 from seqtasks.tasks.translation import TranslationConfig, TranslationTask  # noqa: E402
 from seqtasks.tasks.translation.data import Pair, read_pairs, split_pairs  # noqa: E402
-from seqtasks.tasks.translation.datasets import ENG_FRA  # noqa: E402
 from seqtasks.tasks.translation.preprocessor import TranslationPreprocessor  # noqa: E402
 from seqtasks.tasks.translation.serving import export_translator  # noqa: E402
 

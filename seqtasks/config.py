@@ -322,6 +322,7 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "clip_value": _MIN_0, "checkpoint_every_steps": _MIN_0, "keep_checkpoints": _MIN_1,
     "early_stopping_patience": _MIN_0, "log_every_steps": _MIN_0, "min_lr_ratio": (0, 1, True, True),
     "validation_fraction": _FRACTION, "validation_split": _FRACTION, "label_smoothing": _FRACTION,
+    "num_buckets": _MIN_1, "max_length": _MIN_1,
 }
 
 
