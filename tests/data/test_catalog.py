@@ -39,13 +39,12 @@ def test_unknown_name_lists_every_dataset():
 
 
 def test_every_task_default_dataset_is_listed():
-    from seqtasks.tasks.translation.config import TranslationDataConfig as TranslationData
-
     from seqtasks.tasks.sentiment.config import SentimentDataConfig as SentimentData
     from seqtasks.tasks.speech_recognition.config import SpeechData
     from seqtasks.tasks.speech_recognition.task import DATASETS as SPEECH_DATASETS
     from seqtasks.tasks.speech_recognition.tfds_sets import PRESETS
     from seqtasks.tasks.text_generation.config import TextGenerationData
+    from seqtasks.tasks.translation.config import TranslationDataConfig as TranslationData
 
     defaults = {cls().dataset for cls in (SentimentData, SpeechData, TextGenerationData, TranslationData)}
     assert defaults | set(SPEECH_DATASETS) | set(PRESETS) <= set(list_datasets())
