@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import keras
 import numpy as np
@@ -29,6 +29,9 @@ from seqtasks.tasks.sentiment.config import SentimentConfig
 from seqtasks.tasks.sentiment.export import SentimentServing
 from seqtasks.tasks.sentiment.model import build_classifier, transfer_encoder
 from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor, TrainingTexts
+
+if TYPE_CHECKING:
+    from seqtasks.runtime.run_dir import RunDir
 
 
 def _label_map(items: Sequence[str]) -> dict[str, str]:
@@ -52,7 +55,7 @@ class SentimentTask(Task):
 
     preprocessor_class = SentimentPreprocessor
 
-    def __init__(self, config: SentimentConfig, run) -> None:
+    def __init__(self, config: SentimentConfig, run: RunDir) -> None:
         super().__init__(config, run)
         self.preprocessor: SentimentPreprocessor | None = None
         self.train_data: sd.LabelledTexts | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import keras
 import numpy as np
@@ -31,6 +31,9 @@ from seqtasks.tasks.translation.config import TranslationConfig
 from seqtasks.tasks.translation.export import TranslationServing
 from seqtasks.tasks.translation.model import TranslationModel
 from seqtasks.tasks.translation.preprocessor import TranslationPreprocessor
+
+if TYPE_CHECKING:
+    from seqtasks.runtime.run_dir import RunDir
 
 
 def write_pairs(pairs: Sequence[td.Pair], path: Path) -> None:
@@ -51,7 +54,7 @@ class TranslationTask(Task):
     monitor_mode = "min"
     preprocessor_class = TranslationPreprocessor
 
-    def __init__(self, config: TranslationConfig, run) -> None:
+    def __init__(self, config: TranslationConfig, run: RunDir) -> None:
         super().__init__(config, run)
         self.preprocessor: TranslationPreprocessor | None = None
         self.splits: td.Splits | None = None
