@@ -32,12 +32,15 @@ import tensorflow as tf  # noqa: E402
 
 from seqtasks.config import load_config  # noqa: E402
 from seqtasks.data import find_local_files  # noqa: E402
+from seqtasks.data.bucketing import quantile_boundaries  # noqa: E402
+from seqtasks.data.imdb import IMDB_SPECS  # noqa: E402
 from seqtasks.errors import DataError  # noqa: E402
+from seqtasks.runtime.export import save_serving_module  # noqa: E402
 from seqtasks.tasks.sentiment import data as sd  # noqa: E402
-from seqtasks.tasks.sentiment.export import export_classifier  # noqa: E402
+from seqtasks.tasks.sentiment.config import SentimentConfig  # noqa: E402
+from seqtasks.tasks.sentiment.export import SentimentServing  # noqa: E402
 from seqtasks.tasks.sentiment.model import build_classifier  # noqa: E402
-from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor  # noqa: E402
-from seqtasks.tasks.sentiment.task import SentimentConfig  # noqa: E402
+from seqtasks.tasks.sentiment.preprocessor import SentimentTokenizer  # noqa: E402
 from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "sentiment.yaml"
@@ -45,7 +48,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "sentimen
 
 def reviews(n: int, data_dir: str | None, seed: int = 0) -> tuple[list[str], str]:
     try:
-        found = find_local_files(sd.IMDB_SPECS["train"], SimpleNamespace(data_dir=data_dir or ""))
+        found = find_local_files(IMDB_SPECS["train"], SimpleNamespace(data_dir=data_dir or ""))
     except DataError:  # a --data-dir that does not exist: synthetic text, as without one
         found = None
     if found:
@@ -88,11 +91,11 @@ def main() -> None:
     tok = SentencePieceTokenizer(
         train_sentencepiece(texts[:5000], tmp / "spm.model", vocab_size=d.vocab_size, model_type=d.tokenizer_type)
     )
-    pre = SentimentPreprocessor(tok.model_proto, d.max_length, d.truncate)
+    pre = SentimentTokenizer(tok.model_proto, d.max_length, d.truncate)
     ids = pre.encode(texts[:n])
     labels = np.arange(n, dtype=np.int32) % 2
     lengths = ids.row_lengths().numpy()
-    bucketed = list(sd.make_dataset(ids, labels, t.batch_size, sd.bucket_boundaries(lengths, d.num_buckets),
+    bucketed = list(sd.make_dataset(ids, labels, t.batch_size, quantile_boundaries(lengths, d.num_buckets),
                                     shuffle_seed=0).as_numpy_iterator())
     order = np.random.default_rng(0).permutation(n)
     dense = ids.to_tensor(default_value=0, shape=[n, d.max_length]).numpy()
@@ -120,7 +123,7 @@ def main() -> None:
     print(f"training   pad-to-max {rate_p:8.1f} reviews/s   (bucketed / pad-to-max = {rate_b / rate_p:.2f}x)")
 
     infer = texts[: args.infer_reviews]
-    export_dir = export_classifier(model_b, pre, ["0", "1"], tmp / "export")
+    export_dir = save_serving_module(SentimentServing(model_b, pre, ["0", "1"]), tmp / "export")
     served = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     predict_fn = tf.function(lambda x: model_b(x, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)])
 

@@ -30,12 +30,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from seqtasks.config import load_config  # noqa: E402
+from seqtasks.data.eng_fra import ENG_FRA  # noqa: E402
 from seqtasks.runtime import RunDir, load_trained  # noqa: E402
+from seqtasks.runtime.export import save_serving_module  # noqa: E402
 from seqtasks.tasks.translation import TranslationConfig, TranslationTask  # noqa: E402
 from seqtasks.tasks.translation.data import Pair, read_pairs, split_pairs  # noqa: E402
-from seqtasks.tasks.translation.datasets import ENG_FRA  # noqa: E402
 from seqtasks.tasks.translation.preprocessor import TranslationPreprocessor  # noqa: E402
-from seqtasks.tasks.translation.serving import export_translator  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "translation.yaml"
 
@@ -99,8 +99,8 @@ def untrained_task(
         pairs, source = synthetic_pairs(5000), "synthetic pairs"
     splits = split_pairs(pairs, 0.05, 0.05, seed=0)
     task = TranslationTask(config, RunDir.at(workdir))
-    task.preprocessor = TranslationPreprocessor.fit(
-        splits.train, workdir / "assets", source_vocab_size=config.data.source_vocab_size
+    task.preprocessor = TranslationPreprocessor.from_pairs(
+        splits.train, source_vocab_size=config.data.source_vocab_size
     )
     print(f"untrained default model, tokenizers from {source}")
     return task, task.build_model(), [p.source for p in splits.test]
@@ -140,7 +140,7 @@ def main() -> None:
             for i in range(0, len(sources), args.batch_size)
         ]
         serving = task.serving(model)
-        exported = tf.saved_model.load(str(export_translator(serving, Path(tmp) / "export")))
+        exported = tf.saved_model.load(str(save_serving_module(serving, Path(tmp) / "export")))
         beam = task.config.eval.beam_size
         rows = [
             ("greedy, in-process", serving.translate_greedy),

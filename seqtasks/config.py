@@ -338,6 +338,7 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "test_samples": _MIN_1,
     # Speech: audio kept in MiB, longest utterance in seconds (0 = all), test share, each speed factor.
     "audio_cache_mb": _MIN_0, "max_seconds": _MIN_0, "test_fraction": _FRACTION, "speed_perturbation": (0, 2, False, True),
+    "num_buckets": _MIN_1, "max_length": _MIN_1,
 }
 
 

@@ -25,19 +25,19 @@ FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
 
 
 def _load_imdb_train(data_config: Any) -> Any:
-    from seqtasks.tasks.sentiment.data import load_imdb
+    from seqtasks.data.imdb import load_imdb
 
     return load_imdb("train", data_config)
 
 
 def _load_imdb_test(data_config: Any) -> Any:
-    from seqtasks.tasks.sentiment.data import load_imdb
+    from seqtasks.data.imdb import load_imdb
 
     return load_imdb("test", data_config)
 
 
 def _eng_fra_file(data_config: Any) -> Path:
-    from seqtasks.tasks.translation.datasets import eng_fra_file
+    from seqtasks.data.eng_fra import eng_fra_file
 
     return eng_fra_file(data_config)
 

@@ -21,17 +21,18 @@ BOS_ID = 2
 EOS_ID = 3
 
 
-def train_sentencepiece(
+def train_sentencepiece_model(
     texts: Iterable[str],
-    model_path: str | os.PathLike,
     vocab_size: int = 8000,
     model_type: str = "unigram",
     character_coverage: float = 1.0,
     max_sentences: int = 2_000_000,
     seed_sentencepiece_size: int = 1_000_000,
     normalization_rule_name: str = "nmt_nfkc",
-) -> Path:
-    """Trains a sentencepiece model on `texts` and writes it to `model_path` (a `.model` file).
+) -> bytes:
+    """Trains a sentencepiece model on `texts` and returns the serialized model (what a `.model` file holds).
+
+    Nothing is written to disk, so a preprocessor can be built without touching the run directory.
 
     Ids are fixed across seqtasks: 0 = padding (also the Keras mask value), 1 = unknown, 2 = begin, 3 = end of
     sequence. If the corpus is too small for `vocab_size`, the vocabulary is shrunk to what the corpus
@@ -39,7 +40,6 @@ def train_sentencepiece(
 
     Args:
         texts: training sentences (one string each; newlines inside a string are replaced by spaces).
-        model_path: where to write the model; its parent folder is created.
         vocab_size: target vocabulary size, including the four special ids.
         model_type: `"unigram"` or `"bpe"`.
         character_coverage: fraction of characters covered by the vocabulary (1.0 for small alphabets).
@@ -49,7 +49,7 @@ def train_sentencepiece(
             such as U+202F or "…" exactly, which detokenized translation output needs).
 
     Returns:
-        The path of the written model.
+        The serialized model (`SentencePieceTokenizer.from_bytes` loads it).
     """
     if model_type not in ("unigram", "bpe"):
         raise ValueError(
@@ -65,8 +65,6 @@ def train_sentencepiece(
     sentences = [s for s in sentences if s]
     if not sentences:
         raise DataError("Cannot train a sentencepiece model on an empty corpus: no non-empty text was given.")
-    model_path = Path(model_path)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
     proto = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences),
@@ -86,8 +84,37 @@ def train_sentencepiece(
         minloglevel=2,
         num_threads=2,
     )
+    return proto.getvalue()
+
+
+def train_sentencepiece(
+    texts: Iterable[str],
+    model_path: str | os.PathLike,
+    vocab_size: int = 8000,
+    model_type: str = "unigram",
+    character_coverage: float = 1.0,
+    max_sentences: int = 2_000_000,
+    seed_sentencepiece_size: int = 1_000_000,
+    normalization_rule_name: str = "nmt_nfkc",
+) -> Path:
+    """`train_sentencepiece_model` written to `model_path` (a `.model` file; its parent folder is created).
+
+    Returns:
+        The path of the written model.
+    """
+    model = train_sentencepiece_model(
+        texts,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=character_coverage,
+        max_sentences=max_sentences,
+        seed_sentencepiece_size=seed_sentencepiece_size,
+        normalization_rule_name=normalization_rule_name,
+    )
+    model_path = Path(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = model_path.with_suffix(model_path.suffix + ".tmp")
-    tmp.write_bytes(proto.getvalue())
+    tmp.write_bytes(model)
     os.replace(tmp, model_path)
     return model_path
 
@@ -97,7 +124,7 @@ class SentencePieceTokenizer:
 
     Args:
         model_path: a `.model` file written by `train_sentencepiece` or by the user's own sentencepiece training
-            (it must define a padding id; seqtasks uses 0).
+            (it must define a padding id; seqtasks uses 0). `from_bytes` loads a serialized model instead.
 
     Example:
 
@@ -113,12 +140,27 @@ class SentencePieceTokenizer:
                 f"Sentencepiece model {str(path)!r} does not exist: train one with "
                 "seqtasks.tokenizers.train_sentencepiece or point the config at an existing .model file."
             )
-        self.model_path = path
-        self.model_proto = path.read_bytes()
-        self._sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        self.model_path: Path | None = path
+        self._load(path.read_bytes(), repr(str(path)))
+
+    @classmethod
+    def from_bytes(cls, model_proto: bytes, name: str = "in memory") -> SentencePieceTokenizer:
+        """The tokenizer of a serialized model (`train_sentencepiece_model`'s result, a `.model` file's bytes);
+        `name` says where it came from in error messages."""
+        tokenizer = cls.__new__(cls)
+        tokenizer.model_path = None
+        tokenizer._load(bytes(model_proto), name)
+        return tokenizer
+
+    def _load(self, model_proto: bytes, name: str) -> None:
+        self.model_proto = model_proto
+        try:
+            self._sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        except (RuntimeError, OSError) as error:
+            raise DataError(f"Sentencepiece model {name} cannot be read ({error}); give a sentencepiece .model file") from None
         if self._sp.pad_id() < 0:
             raise DataError(
-                f"Sentencepiece model {str(path)!r} has no padding id: retrain it with --pad_id=0 "
+                f"Sentencepiece model {name} has no padding id: retrain it with --pad_id=0 "
                 "(seqtasks.tokenizers.train_sentencepiece does this)."
             )
 

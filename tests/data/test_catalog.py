@@ -40,22 +40,21 @@ def test_unknown_name_lists_every_dataset():
 
 def test_every_task_default_dataset_is_listed():
     from seqtasks.data.speech_tfds import PRESETS
-    from seqtasks.tasks.sentiment.task import SentimentData
+    from seqtasks.tasks.sentiment.config import SentimentDataConfig as SentimentData
     from seqtasks.tasks.speech_recognition.config import SpeechRecognitionDataConfig as SpeechData
     from seqtasks.tasks.speech_recognition.data import DATASETS as SPEECH_DATASETS
     from seqtasks.tasks.text_generation.config import TextGenerationDataConfig
-    from seqtasks.tasks.translation.task import TranslationData
+    from seqtasks.tasks.translation.config import TranslationDataConfig as TranslationData
 
     defaults = {cls().dataset for cls in (SentimentData, SpeechData, TextGenerationDataConfig, TranslationData)}
     assert defaults | set(SPEECH_DATASETS) | set(PRESETS) <= set(list_datasets())
 
 
 def test_tasks_use_the_listed_specs():
-    from seqtasks.tasks.sentiment import data as sentiment_data
-    from seqtasks.tasks.translation import datasets as translation_datasets
+    from seqtasks.data import eng_fra, imdb
 
-    assert sentiment_data.IMDB_SPECS["train"] is get_dataset("imdb")
-    assert translation_datasets.ENG_FRA is get_dataset("eng_fra")
+    assert imdb.IMDB_SPECS["train"] is get_dataset("imdb")
+    assert eng_fra.ENG_FRA is get_dataset("eng_fra")
 
 
 def test_loaders_reach_the_task_readers(tmp_path: Path):
@@ -67,8 +66,8 @@ def test_loaders_reach_the_task_readers(tmp_path: Path):
     cfg = DataConfig(data_dir=str(tmp_path), tfds_data_dir=str(tmp_path / "tfds"))
 
     train = load_dataset("imdb", cfg)
-    assert (train.texts, train.labels) == (["Great film.", "Dull."], ["1", "0"])
-    assert catalog.IMDB_TEST.loader(cfg).texts == ["Fine."]
+    assert (train.split, train.path) == ("train", tmp_path / "sentiment" / "imdb" / "train.tsv")
+    assert catalog.IMDB_TEST.loader(cfg).path == tmp_path / "sentiment" / "imdb" / "test.tsv"
     assert load_dataset("eng_fra", cfg) == tmp_path / "translation" / "eng-fra.tsv"
 
     from seqtasks.tasks.speech_recognition.config import SpeechRecognitionDataConfig

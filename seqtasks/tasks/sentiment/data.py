@@ -1,4 +1,4 @@
-"""Labelled text for sentiment classification: file readers, IMDB, validation split, bucketed tf.data input.
+"""Labelled text for sentiment classification: file readers, validation split, bucketed tf.data input.
 
 Formats (`read_labelled`):
 
@@ -25,12 +25,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.data.catalog import IMDB, IMDB_TEST, IMDB_URL
+from seqtasks.data.bucketing import bucket_by_length
+from seqtasks.data.imdb import ImdbSplit
 from seqtasks.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -428,62 +428,27 @@ def class_weights(label_ids: np.ndarray, num_classes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- IMDB
 
 
-def load_imdb(
-    split: str,
-    data_config: Any = None,
+def imdb_texts(
+    found: ImdbSplit,
     label_map: Mapping[str, str] | None = None,
     on_bad_row: str = "fail",
 ) -> LabelledTexts:
-    """The IMDB reviews (25,000 train, 25,000 test), labels `"0"` (negative) and `"1"` (positive).
-
-    Order of attempts: the local copy `sentiment/imdb/{split}.tsv` (or `imdb/{split}.tsv`; columns
-    `text<TAB>label`, header, no quoting) in the local data directory (`data_config.data_dir`, else
-    `$SEQTASKS_DATA_DIR`); the tensorflow-datasets `imdb_reviews` dataset already prepared in
-    `data_config.tfds_data_dir` (or tfds' default folder); tfds' download when the network is reachable;
-    else a one-line `DataError` saying where to put the files.
+    """The labelled texts of an IMDB split found by `seqtasks.data.imdb.load_imdb`: its local TSV copy read
+    with `read_labelled` (cleaned, bad rows under `on_bad_row`), or the tfds reviews cleaned with `clean_text`.
 
     Args:
-        split: `"train"` or `"test"`.
-        data_config: an object with `data_dir` and `tfds_data_dir` attributes (the task's data config).
-        label_map: optional renaming of `"0"`/`"1"`.
-        on_bad_row: as in `read_labelled`.
+        found: The split as `load_imdb` returns it.
+        label_map: Optional renaming of `"0"`/`"1"`.
+        on_bad_row: As in `read_labelled` (local copies only).
     """
-    from seqtasks.data.registry import find_local_files, network_available, unavailable_offline
-
-    if split not in ("train", "test"):
-        raise ConfigError(f"IMDB has the splits 'train' and 'test', got {split!r}.")
-    local = find_local_files(IMDB_SPECS[split], data_config)
-    if local:
-        return read_labelled(local[0], format="tsv", label_map=label_map, on_bad_row=on_bad_row)
-    from seqtasks.data.tfds_support import is_prepared, prepare, tfds_builder
-
-    try:
-        builder = tfds_builder("imdb_reviews", getattr(data_config, "tfds_data_dir", "") or None)
-    except DataError:
-        builder = None
-    if builder is None or not (is_prepared(builder) or network_available("ai.stanford.edu")):
-        raise unavailable_offline(IMDB_SPECS[split], data_config)
-    try:
-        if not is_prepared(builder):
-            prepare(builder)
-        ds = builder.as_dataset(split=split, as_supervised=True)
-    except Exception as err:  # noqa: BLE001 - tfds raises many types for network and cache failures
-        raise DataError(
-            f"loading IMDB through tensorflow-datasets failed ({type(err).__name__}); download {IMDB_URL}, "
-            "write train.tsv/test.tsv (text<TAB>label) under DIR/sentiment/imdb/ and pass --data-dir DIR"
-        ) from None
-    import tensorflow_datasets as tfds
-
+    if found.path is not None:
+        return read_labelled(found.path, format="tsv", label_map=label_map, on_bad_row=on_bad_row)
     mapping = {str(k): str(v) for k, v in (label_map or {}).items()}
-    out = LabelledTexts(texts=[], labels=[], source=f"tfds:imdb_reviews/{split}")
-    for text, label in tfds.as_numpy(ds):
-        out.texts.append(clean_text(text.decode("utf-8")))
-        out.labels.append(mapping.get(str(int(label)), str(int(label))))
+    out = LabelledTexts(texts=[], labels=[], source=found.source)
+    for text, label in found.examples or ():
+        out.texts.append(clean_text(text))
+        out.labels.append(mapping.get(label, label))
     return out
-
-
-# Registered in seqtasks.data.catalog, so that the dataset is listed without importing this module.
-IMDB_SPECS = {"train": IMDB, "test": IMDB_TEST}
 
 
 # ------------------------------------------------------------------------------------- tokens, tf.data
@@ -516,21 +481,6 @@ def truncate_ids(ids: tf.RaggedTensor, max_length: int, truncate: str = "head") 
     return tf.ragged.boolean_mask(ids, keep)
 
 
-def bucket_boundaries(lengths: Sequence[int] | np.ndarray, num_buckets: int) -> list[int]:
-    """Length boundaries at the quantiles of `lengths`, so buckets hold similar numbers of examples.
-
-    Returns strictly increasing upper bounds (exclusive, as `bucket_by_sequence_length` uses them); the last
-    bucket takes everything longer.
-    """
-    lengths = np.asarray(lengths)
-    if num_buckets < 1:
-        raise ConfigError(f"Received an invalid value for `data.num_buckets`, expected >= 1, got {num_buckets}.")
-    if num_buckets == 1 or lengths.size == 0:
-        return []
-    qs = np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1])
-    return sorted({int(q) + 1 for q in qs})
-
-
 def make_dataset(
     ids: tf.RaggedTensor,
     labels: np.ndarray | None,
@@ -549,7 +499,8 @@ def make_dataset(
         ids: `(n, None)` ragged token ids.
         labels: `(n,)` class ids, or `None` for unlabelled input.
         batch_size: examples per batch (every bucket).
-        boundaries: bucket upper bounds from `bucket_boundaries`; empty for one bucket.
+        boundaries: bucket upper bounds from `seqtasks.data.bucketing.quantile_boundaries`; empty for one
+            bucket.
         shuffle_seed: when given, the examples are shuffled before bucketing with this seed (e.g.
             `(seed, epoch)`); the same seed gives the same batches in the same order.
         weights: optional `(n,)` per-example loss weights (class weights), yielded third.
@@ -578,7 +529,6 @@ def make_dataset(
         order = np.random.default_rng(shuffle_seed).permutation(n)
     ds = tf.data.Dataset.from_tensor_slices(order)
     ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    bounds = list(boundaries)
 
     def length(*element):
         return tf.shape(element[0])[0]
@@ -587,24 +537,11 @@ def make_dataset(
     padding_values = tuple([tf.constant(PAD_ID, tf.int32)] + [None] * (len(parts) - 1))
     if len(parts) == 1:
         padded_shapes, padding_values = padded_shapes[0], padding_values[0]
-    ds = ds.bucket_by_sequence_length(
-        element_length_func=length,
-        bucket_boundaries=bounds,
-        bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
-        padded_shapes=padded_shapes,
-        padding_values=padding_values,
-        drop_remainder=False,
+    # The number of batches (which bucketing hides from tf.data) is asserted from the lengths, in dataset order.
+    ds = bucket_by_length(
+        ds, ids.row_lengths().numpy()[order], batch_size, boundaries, length, padded_shapes, padding_values
     )
-    # bucket_by_sequence_length hides the number of batches; it is known exactly from the lengths.
-    batches = count_batches(ids.row_lengths().numpy(), batch_size, bounds)
-    return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
-
-
-def count_batches(lengths: np.ndarray, batch_size: int, boundaries: Sequence[int]) -> int:
-    """The number of batches `make_dataset` yields for rows of these lengths."""
-    buckets = np.searchsorted(np.asarray(boundaries, dtype=np.int64), np.asarray(lengths), side="right")
-    counts = np.bincount(buckets, minlength=len(boundaries) + 1) if len(lengths) else np.zeros(1, np.int64)
-    return int(sum(-(-int(c) // batch_size) for c in counts))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def length_sorted_batches(ids: tf.RaggedTensor, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

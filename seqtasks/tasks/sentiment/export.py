@@ -1,4 +1,4 @@
-"""SavedModel export of a sentiment classifier whose serving signature takes raw strings.
+"""The SavedModel of a sentiment classifier: raw strings in, probabilities and labels out.
 
 The exported graph holds the whole path: `clean_text_tf` -> tensorflow-text `SentencepieceTokenizer` (the
 run's model, embedded in the SavedModel) -> truncation -> padding -> the Keras model -> softmax. It loads
@@ -12,30 +12,31 @@ with `tf.saved_model.load` in a process that imports only `tensorflow` and `tens
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import keras
 import tensorflow as tf
 
+from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.sentiment.data import PAD_ID
-from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor
+from seqtasks.tasks.sentiment.preprocessor import SentimentTokenizer
 
 
-class SentimentServing(tf.Module):
-    """The exported module: raw strings in, probabilities and labels out.
+class SentimentServing(ServingModule):
+    """The exported module, with the `serving_default` signature (`text` -> `probabilities`, `label_id`,
+    `label`, `probability`).
 
     Args:
         model: the classifier (token ids -> logits).
-        preprocessor: the run's `SentimentPreprocessor`.
+        tokenizer: the run's `SentimentTokenizer` (`SentimentPreprocessor.tokenizer`).
         class_names: the class names in class-id order.
     """
 
-    def __init__(self, model: keras.Model, preprocessor: SentimentPreprocessor, class_names: Sequence[str]):
+    def __init__(self, model: keras.Model, tokenizer: SentimentTokenizer, class_names: Sequence[str]):
         super().__init__(name="sentiment_serving")
         self.model = model
-        self.preprocessor = preprocessor
+        self.preprocessor = tokenizer
         self.class_names = tf.Variable([str(c) for c in class_names], trainable=False, name="class_names")
 
     def token_ids(self, text: tf.Tensor) -> tf.Tensor:
@@ -55,17 +56,8 @@ class SentimentServing(tf.Module):
             "probability": tf.reduce_max(probabilities, axis=-1),
         }
 
+    def signatures(self) -> dict[str, Any]:
+        return {"serving_default": self.serve}
 
-def export_classifier(
-    model: keras.Model,
-    preprocessor: SentimentPreprocessor,
-    class_names: Sequence[str],
-    export_dir: str | os.PathLike,
-) -> Path:
-    """Writes the SavedModel with the `serving_default` signature (`text` -> `probabilities`, `label_id`,
-    `label`, `probability`) and returns its folder."""
-    module = SentimentServing(model, preprocessor, class_names)
-    export_dir = Path(export_dir)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
-    return export_dir
+
+__all__ = ["SentimentServing"]

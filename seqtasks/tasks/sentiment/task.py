@@ -1,26 +1,23 @@
 """The `sentiment` task: text classification with a bidirectional recurrent encoder over sentencepiece tokens.
 
-Run assets (`RUN/assets/`): `spm.model` (the sentencepiece model, trained on the training split or given by
-the user) and `classes.json` (the class names in class-id order). Fine-tuning keeps the source run's
-`spm.model`, reads its class set from the new data (a different set gets a new classifier head; the
-embedding and the encoder are always kept).
+Run assets (`RUN/assets/`, see `SentimentPreprocessor`): `spm.model` (the sentencepiece model, trained on the
+training split or given by the user) and `classes.json` (the class names in class-id order). Fine-tuning keeps
+the source run's `spm.model`, reads its class set from the new data (a different set gets a new classifier head;
+the embedding and the encoder are always kept).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
-from seqtasks.errors import CheckpointError, ConfigError, DataError
+from seqtasks.data.bucketing import quantile_boundaries
+from seqtasks.errors import ConfigError, DataError
 from seqtasks.metrics.classification import (
     classification_report,
     format_report,
@@ -28,127 +25,13 @@ from seqtasks.metrics.classification import (
 )
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.sentiment import data as sd
-from seqtasks.tasks.sentiment.export import export_classifier
-from seqtasks.tasks.sentiment.model import ENCODER_LAYERS, build_classifier, transfer_encoder
-from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor
-from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece
+from seqtasks.tasks.sentiment.config import SentimentConfig
+from seqtasks.tasks.sentiment.export import SentimentServing
+from seqtasks.tasks.sentiment.model import build_classifier, transfer_encoder
+from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor, TrainingTexts
 
-SPM_ASSET = "spm.model"
-CLASSES_ASSET = "classes.json"
-
-
-@dataclass
-class SentimentData(DataConfig):
-    """Data and tokenization of the sentiment task (`dataset`, `path`, `data_dir`, `tfds_data_dir` inherited)."""
-
-    # Named dataset used when `path` is empty: "imdb" (IMDB reviews: local copy, else tfds `imdb_reviews`).
-    dataset: str = "imdb"
-    # Format of the files in `path`: auto (folder -> one subfolder per class, *.csv -> CSV, else TSV), tsv
-    # (tab-separated, no quote processing), csv (RFC 4180 quoting) or folders.
-    format: Literal["auto", "tsv", "csv", "folders"] = "auto"
-    # The text column, by header name or 0-based index.
-    text_column: int | str = "text"
-    # The label column, by header name or 0-based index.
-    label_column: int | str = "label"
-    # Whether files start with a header line.
-    header: bool = True
-    # The classes in class-id order; empty = every label of the training data, sorted (numerically when all
-    # labels are integers). With a list, other labels are bad rows (and for folders, other subfolders are left
-    # out, e.g. aclImdb's unsup/).
-    classes: list[str] = field(default_factory=list)
-    # Renames labels as they are read, "from=to" items, e.g. ["0=negative", "1=positive"].
-    label_map: list[str] = field(default_factory=list)
-    # Bad rows (wrong column count, empty text, empty/unknown label): fail (stop at the first, naming file and
-    # line) or skip (skip, count, list them in RUN/bad_rows.txt).
-    on_bad_row: Literal["fail", "skip"] = "fail"
-    # Share of the training data held out for validation (seeded by train.seed, stratified by class).
-    validation_split: float = 0.1
-    # Files evaluated by `evaluate --set eval.split=test` for your own data (the named dataset has its own).
-    test_path: list[str] = field(default_factory=list)
-    # Replace HTML line breaks (<br />) by spaces and collapse whitespace, in training and in the export.
-    clean_html: bool = True
-    # Sentencepiece model: "" = train one on the training split; or the path of your own .model file.
-    tokenizer: str = ""
-    # Vocabulary size of a trained sentencepiece model (ids 0-3: pad, unk, bos, eos).
-    vocab_size: int = 8000
-    # Sentencepiece algorithm: unigram or bpe.
-    tokenizer_type: Literal["unigram", "bpe"] = "unigram"
-    # Longest token sequence read per text.
-    max_length: int = 512
-    # Which part of a longer text is kept: head, tail, or head_tail (first quarter + last three quarters;
-    # reviews tend to conclude with their verdict).
-    truncate: Literal["head", "tail", "head_tail"] = "head_tail"
-    # Length buckets (quantiles of the training lengths); batches are padded only within a bucket.
-    num_buckets: int = 10
-
-
-@dataclass
-class SentimentModel(ModelConfig):
-    """Embedding (mask) -> stacked bidirectional LSTM/GRU -> pooling over valid steps -> dropout -> Dense."""
-
-    # Embedding width.
-    embedding_dim: int = 128
-    # Recurrent cell: lstm or gru.
-    cell_type: Literal["lstm", "gru"] = "gru"
-    # Units per direction.
-    units: int = 64
-    # Number of stacked recurrent layers.
-    num_layers: int = 1
-    # Wrap each recurrent layer in Bidirectional (concatenated directions).
-    bidirectional: bool = True
-    # Dropout between recurrent layers.
-    dropout: float = 0.0
-    # Recurrent dropout inside the cells (slower: no fused/cuDNN path).
-    recurrent_dropout: float = 0.0
-    # Spatial dropout on the embeddings (whole channels).
-    embedding_dropout: float = 0.1
-    # Pooling over the valid steps: last, mean, max or mean_max (both, concatenated).
-    pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"
-    # Dropout before the classifier.
-    head_dropout: float = 0.3
-
-
-@dataclass
-class SentimentTrain(TrainConfig):
-    """Shared training settings with sentiment defaults."""
-
-    # Global batch size.
-    batch_size: int = 64
-    # Epochs (IMDB: validation accuracy peaks after 2-3; three fit the 20-minute CPU budget with room).
-    epochs: int = 3
-    # Peak learning rate.
-    learning_rate: float = 2e-3
-    # Cosine decay over the run ...
-    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
-    # ... down to this fraction of the peak.
-    min_lr_ratio: float = 0.05
-    # Global-norm gradient clipping.
-    clip_global_norm: float = 1.0
-    # Epochs without a better val_accuracy before stopping.
-    early_stopping_patience: int = 2
-    # Weight the loss per class by n / (num_classes * count): none or balanced (for imbalanced data).
-    class_weights: Literal["none", "balanced"] = "none"
-
-
-@dataclass
-class SentimentEval(EvalConfig):
-    """Evaluation settings."""
-
-    # Batch size of evaluation.
-    batch_size: int = 128
-    # What `evaluate` scores when no file is given: validation (carved from train) or test (the named
-    # dataset's test split, or data.test_path).
-    split: Literal["validation", "test"] = "validation"
-    # Predictions per `predict` batch.
-    predict_batch_size: int = 64
-
-
-@dataclass
-class SentimentConfig(RunConfig):
-    data: SentimentData = field(default_factory=SentimentData)
-    model: SentimentModel = field(default_factory=SentimentModel)
-    train: SentimentTrain = field(default_factory=SentimentTrain)
-    eval: SentimentEval = field(default_factory=SentimentEval)
+if TYPE_CHECKING:
+    from seqtasks.runtime.run_dir import RunDir
 
 
 def _label_map(items: Sequence[str]) -> dict[str, str]:
@@ -170,11 +53,11 @@ class SentimentTask(Task):
     monitor = "val_accuracy"
     monitor_mode = "max"
 
-    def __init__(self, config: SentimentConfig, run) -> None:
+    preprocessor_class = SentimentPreprocessor
+
+    def __init__(self, config: SentimentConfig, run: RunDir) -> None:
         super().__init__(config, run)
         self.preprocessor: SentimentPreprocessor | None = None
-        self.vocab_size = 0
-        self.class_names: list[str] = []
         self.train_data: sd.LabelledTexts | None = None
         self.val_data: sd.LabelledTexts | None = None
         self._train_ids: tf.RaggedTensor | None = None
@@ -184,6 +67,16 @@ class SentimentTask(Task):
         self._val_y: np.ndarray | None = None
         self._boundaries: list[int] = []
         self._logits_fn = None
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class names in class-id order (empty before the preprocessor is ready)."""
+        return self.preprocessor.class_names if self.preprocessor is not None else []
+
+    @property
+    def vocab_size(self) -> int:
+        """The sentencepiece vocabulary size (0 before the preprocessor is ready)."""
+        return self.preprocessor.vocab_size if self.preprocessor is not None else 0
 
     # ------------------------------------------------------------------------------------------ data
 
@@ -230,10 +123,18 @@ class SentimentTask(Task):
 
             get_dataset(cfg.dataset)  # a one-line error naming the known datasets
             raise ConfigError(f"dataset {cfg.dataset!r} is not a text classification dataset; use data.dataset=imdb")
-        data = sd.load_imdb(split, cfg, label_map=_label_map(cfg.label_map), on_bad_row=cfg.on_bad_row)
+        from seqtasks.data.imdb import load_imdb
+
+        found = load_imdb(split, cfg)
+        data = sd.imdb_texts(found, label_map=_label_map(cfg.label_map), on_bad_row=cfg.on_bad_row)
         if classes is not None:
             sd.encode_labels(data.labels, classes, data.source)  # one line naming labels outside the classes
         return data
+
+    def has_test_split(self) -> bool:
+        """Whether the data brings a test split: the named dataset's, or `data.test_path`."""
+        cfg = self.config.data
+        return bool(cfg.test_path) or not cfg.path
 
     def _write_bad_rows(self, data: sd.LabelledTexts, name: str) -> None:
         if data.bad_rows and self.is_writer:
@@ -242,73 +143,24 @@ class SentimentTask(Task):
             path.write_text("".join(f"{b}\n" for b in data.bad_rows), encoding="utf-8")
             print(f"{len(data.bad_rows)} bad rows skipped in {data.source}; listed in {path}", flush=True)
 
-    def prepare_data(self, source: Task | None = None) -> None:
-        cfg = self.config.data
-        have_assets = (self.run.assets / SPM_ASSET).is_file() and (self.run.assets / CLASSES_ASSET).is_file()
-        configured = [str(c) for c in cfg.classes] or None
-        if have_assets:
-            self.load_preprocessor()
-            configured = self.class_names
-        data = self._load_split("train", configured)
+    def _read_training_data(self, classes: Sequence[str] | None) -> sd.LabelledTexts:
+        data = self._load_split("train", classes)
         self._write_bad_rows(data, "bad_rows_train.txt")
         print(data.summary(), flush=True)
-        self.train_data, self.val_data = sd.split_validation(data, cfg.validation_split, self.config.train.seed)
-        if not have_assets:
-            self.class_names = configured or sd.sorted_classes(data.labels)
-            if len(self.class_names) < 2:
-                raise DataError(
-                    f"{data.source}: only one class ({self.class_names[0]!r}) in the training data; a classifier "
-                    "needs at least two"
-                )
-            model_file = self._tokenizer_source(source)
-            if self.is_writer:
-                self.run.assets.mkdir(parents=True, exist_ok=True)
-                if model_file is not None:
-                    shutil.copyfile(model_file, self.run.assets / SPM_ASSET)
-                else:
-                    print(f"Training a {cfg.vocab_size}-piece {cfg.tokenizer_type} sentencepiece model ...", flush=True)
-                    train_sentencepiece(
-                        self.train_data.texts, self.run.assets / SPM_ASSET, vocab_size=cfg.vocab_size,
-                        model_type=cfg.tokenizer_type,
-                    )
-                (self.run.assets / CLASSES_ASSET).write_text(
-                    json.dumps({"classes": self.class_names}, indent=2) + "\n", encoding="utf-8"
-                )
-            elif model_file is None:
-                # Only the chief trains the sentencepiece model; other workers must not train their own.
-                raise ConfigError(
-                    "multi-worker training of the sentiment task needs a shared tokenizer: set data.tokenizer to a "
-                    "sentencepiece .model file (e.g. RUN/assets/spm.model of a single-worker run)"
-                )
-            self._load_tokenizer(model_file if not self.is_writer else self.run.assets / SPM_ASSET)
-        self._encode_training_data()
-
-    def _tokenizer_source(self, source: Task | None) -> Path | None:
-        if source is not None:
-            return Path(source.run.assets) / SPM_ASSET
-        if self.config.data.tokenizer:
-            path = Path(self.config.data.tokenizer).expanduser()
-            if not path.is_file():
-                raise DataError(f"data.tokenizer {str(path)!r} does not exist; give a sentencepiece .model file or ''")
-            return path
-        return None
-
-    def _load_tokenizer(self, path: Path) -> None:
-        tokenizer = SentencePieceTokenizer(path)
-        self.vocab_size = tokenizer.vocab_size
-        cfg = self.config.data
-        self.preprocessor = SentimentPreprocessor(
-            tokenizer.model_proto, max_length=cfg.max_length, truncate=cfg.truncate, clean=cfg.clean_html
+        self.train_data, self.val_data = sd.split_validation(
+            data, self.config.data.validation_split, self.config.train.seed
         )
+        return data
 
-    def load_preprocessor(self) -> None:
-        classes_file = self.run.assets / CLASSES_ASSET
-        if not classes_file.is_file() or not (self.run.assets / SPM_ASSET).is_file():
-            raise CheckpointError(
-                f"run {self.run.root} has no sentiment assets ({SPM_ASSET}, {CLASSES_ASSET}); train it first"
-            )
-        self.class_names = [str(c) for c in json.loads(classes_file.read_text(encoding="utf-8"))["classes"]]
-        self._load_tokenizer(self.run.assets / SPM_ASSET)
+    def prepare_data(self, source: Task | None = None) -> None:
+        data = self._read_training_data([str(c) for c in self.config.data.classes] or None)
+        assert self.train_data is not None
+        pre = self.ready_preprocessor(TrainingTexts(data, self.train_data), source)
+        if not set(data.labels) <= set(pre.class_names):
+            # A trained run's classes and data with other labels: those are bad rows, read again under the
+            # run's classes (as `evaluate` reads files).
+            self._read_training_data(pre.class_names)
+        self._encode_training_data()
 
     def _encode_training_data(self) -> None:
         assert self.preprocessor is not None and self.train_data is not None and self.val_data is not None
@@ -316,7 +168,7 @@ class SentimentTask(Task):
         self._train_y = sd.encode_labels(self.train_data.labels, self.class_names, self.train_data.source)
         self._val_ids = self.preprocessor.encode(self.val_data.texts)
         self._val_y = sd.encode_labels(self.val_data.labels, self.class_names, self.val_data.source)
-        self._boundaries = sd.bucket_boundaries(self._train_ids.row_lengths().numpy(), self.config.data.num_buckets)
+        self._boundaries = quantile_boundaries(self._train_ids.row_lengths().numpy(), self.config.data.num_buckets)
         self._train_w = None
         if self.config.train.class_weights == "balanced":
             weights = sd.class_weights(self._train_y, len(self.class_names))
@@ -335,7 +187,7 @@ class SentimentTask(Task):
     # ----------------------------------------------------------------------------------------- model
 
     def build_model(self) -> keras.Model:
-        if not self.class_names or not self.vocab_size:
+        if self.preprocessor is None:
             raise RuntimeError("prepare_data() or load_preprocessor() must run before build_model()")
         m = self.config.model
         return build_classifier(
@@ -400,12 +252,25 @@ class SentimentTask(Task):
             data = self.read(paths, classes=self.class_names)
             name = Path(paths[0]).stem if len(paths) == 1 else "files"
             self._write_bad_rows(data, f"bad_rows_{name}.txt")
-        elif self.config.eval.split == "test":
-            data, name = self._load_split("test", self.class_names), "test"
-        else:
-            if self.val_data is None:
-                raise RuntimeError("prepare_data() must run before evaluating the validation split")
-            data, name = self.val_data, "validation"
+            return self._score(model, data, name)
+        return self._evaluate_split(model, self.config.eval.split)
+
+    def final_evaluation(self, model: keras.Model) -> dict[str, dict[str, Any]]:
+        """The validation split, and the test split when the data has one (the named dataset's, or
+        `data.test_path`)."""
+        evaluation = {"validation": self._evaluate_split(model, "validation")}
+        if self.has_test_split():
+            evaluation["test"] = self._evaluate_split(model, "test")
+        return evaluation
+
+    def _evaluate_split(self, model: keras.Model, split: str) -> dict[str, Any]:
+        if split == "test":
+            return self._score(model, self._load_split("test", self.class_names), "test")
+        if self.val_data is None:
+            raise RuntimeError("prepare_data() must run before evaluating the validation split")
+        return self._score(model, self.val_data, "validation")
+
+    def _score(self, model: keras.Model, data: sd.LabelledTexts, name: str) -> dict[str, Any]:
         y = sd.encode_labels(data.labels, self.class_names, data.source)
         probs = self.predict_proba(model, data.texts)
         report = classification_report(y, probs.argmax(-1), self.class_names)
@@ -443,9 +308,9 @@ class SentimentTask(Task):
             print(f"{result['label']}\t{result['probability']:.4f}\t{shown}", file=out, flush=True)
         return results
 
-    def export(self, model: keras.Model, export_dir: Path) -> Path:
+    def serving_module(self, model: keras.Model) -> SentimentServing:
         assert self.preprocessor is not None
-        return export_classifier(model, self.preprocessor, self.class_names, export_dir)
+        return SentimentServing(model, self.preprocessor.tokenizer, self.class_names)
 
 
-__all__ = ["ENCODER_LAYERS", "SentimentConfig", "SentimentTask"]
+__all__ = ["SentimentTask"]

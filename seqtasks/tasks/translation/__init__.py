@@ -1,11 +1,13 @@
 """Translation: sentence pairs -> sentencepiece -> bidirectional recurrent encoder -> attentional decoder.
 
-Modules: `data` (TSV pairs, Unicode normalisation, leak-free splits), `datasets` (named datasets),
-`preprocessor` (sentencepiece tokenizers and batches), `model` (encoder-decoder with attention),
-`serving` (strings in, strings out, in one graph; the SavedModel), `plots` (attention heat maps), `task` (the
-runtime's `translation` task and its config).
+Modules: `config` (the run config), `data` (TSV pairs, Unicode normalisation, leak-free splits),
+`preprocessor` (sentencepiece tokenizers and batches), `model` (encoder-decoder with attention), `task` (the
+runtime's `translation` task), `export` (strings in, strings out, in one graph; the SavedModel). The named
+datasets are found by `seqtasks.data.eng_fra` and `seqtasks.data.tfds_translation`, beam search is
+`seqtasks.decoding.search`, attention heat maps `seqtasks.diagnostics.attention`.
 """
 
-from seqtasks.tasks.translation.task import TranslationConfig, TranslationTask
+from seqtasks.tasks.translation.config import TranslationConfig
+from seqtasks.tasks.translation.task import TranslationTask
 
 __all__ = ["TranslationConfig", "TranslationTask"]

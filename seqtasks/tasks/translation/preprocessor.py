@@ -1,25 +1,30 @@
-"""Subword tokenization of sentence pairs and the batches the translation model trains on.
+"""Subword tokenization of sentence pairs (the task's `Preprocessor`) and the batches the translation model
+trains on.
 
 Sentencepiece models are trained on the training pairs, either one joint model for both languages or one per
-language, and saved in the run directory (`source.model`, `target.model`; a joint model is written under both
-names). They are trained without sentencepiece's default NFKC normalisation (`identity` rule; the text is
-already NFC from `data.read_pairs`), because NFKC would turn the narrow no-break space of French typography
-into a plain space and `…` into `...`, and detokenized translations would no longer match their references.
+language, in memory, and saved in the run's assets (`source.model`, `target.model`; a joint model is written
+under both names; `tokenizer.json` records the mode and the punctuation-space policy). They are trained without
+sentencepiece's default NFKC normalisation (`identity` rule; the text is already NFC from `data.read_pairs`),
+because NFKC would turn the narrow no-break space of French typography into a plain space and `…` into `...`,
+and detokenized translations would no longer match their references. Fine-tuning keeps the source run's
+tokenizers (words outside them are split into known pieces, down to characters).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from seqtasks.config import RunConfig
+from seqtasks.data.bucketing import plan_batches
 from seqtasks.errors import DataError
+from seqtasks.runtime.preprocessor import Preprocessor, write_bytes_atomic, write_text_atomic
 from seqtasks.tasks.translation.data import Pair, normalize_text
-from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece
+from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece_model
 from seqtasks.tokenizers.sentencepiece import BOS_ID, EOS_ID, PAD_ID
 
 TOKENIZER_MODES = ("joint", "separate")
@@ -28,19 +33,16 @@ TARGET_MODEL = "target.model"
 META_FILE = "tokenizer.json"
 
 
-def train_tokenizer(
-    texts: Sequence[str],
-    model_path: str | os.PathLike,
-    vocab_size: int,
-    model_type: str = "unigram",
-) -> Path:
-    """Trains a sentencepiece model that keeps text as written (no NFKC), with seqtasks' special ids."""
-    return train_sentencepiece(
-        texts, model_path, vocab_size=vocab_size, model_type=model_type, normalization_rule_name="identity"
+def train_tokenizer(texts: Sequence[str], vocab_size: int, model_type: str = "unigram") -> SentencePieceTokenizer:
+    """Trains (in memory) a sentencepiece model that keeps text as written (no NFKC), with seqtasks' special
+    ids."""
+    model = train_sentencepiece_model(
+        texts, vocab_size=vocab_size, model_type=model_type, normalization_rule_name="identity"
     )
+    return SentencePieceTokenizer.from_bytes(model)
 
 
-class TranslationPreprocessor:
+class TranslationPreprocessor(Preprocessor):
     """Source and target sentencepiece tokenizers plus the batching of pairs.
 
     Args:
@@ -49,6 +51,8 @@ class TranslationPreprocessor:
         mode: `"joint"` or `"separate"`, recorded for `save`.
         punctuation_spaces: the `data.normalize_text` policy applied to inputs of `encode_sources`.
     """
+
+    files = (SOURCE_MODEL, TARGET_MODEL, META_FILE)
 
     def __init__(
         self,
@@ -62,20 +66,19 @@ class TranslationPreprocessor:
         self.mode = mode
         self.punctuation_spaces = punctuation_spaces
 
-    # -- construction --------------------------------------------------------------------------------------
+    # -- construction (the Preprocessor protocol) ----------------------------------------------------------
 
     @classmethod
-    def fit(
+    def from_pairs(
         cls,
         pairs: Sequence[Pair],
-        directory: str | os.PathLike,
         mode: str = "joint",
         source_vocab_size: int = 8000,
         target_vocab_size: int = 8000,
         model_type: str = "unigram",
         punctuation_spaces: str = "keep",
     ) -> TranslationPreprocessor:
-        """Trains the tokenizers on `pairs` and saves them in `directory`.
+        """Trains the tokenizers on `pairs` (in memory; `save` writes them).
 
         With `mode="joint"` one model of `source_vocab_size` pieces is trained on both sides.
         """
@@ -83,25 +86,42 @@ class TranslationPreprocessor:
             raise ValueError(
                 f"Received an invalid value for argument `mode`, expected one of {TOKENIZER_MODES}, got {mode!r}."
             )
-        directory = Path(directory)
         sources = [p.source for p in pairs]
         targets = [p.target for p in pairs]
         if mode == "joint":
-            path = train_tokenizer(
-                sources + targets, directory / SOURCE_MODEL, source_vocab_size, model_type
-            )
-            (directory / TARGET_MODEL).write_bytes(path.read_bytes())
+            source = target = train_tokenizer(sources + targets, source_vocab_size, model_type)
         else:
-            train_tokenizer(sources, directory / SOURCE_MODEL, source_vocab_size, model_type)
-            train_tokenizer(targets, directory / TARGET_MODEL, target_vocab_size, model_type)
-        (directory / META_FILE).write_text(
-            json.dumps({"mode": mode, "punctuation_spaces": punctuation_spaces}, indent=2) + "\n"
-        )
-        return cls.load(directory)
+            source = train_tokenizer(sources, source_vocab_size, model_type)
+            target = train_tokenizer(targets, target_vocab_size, model_type)
+        return cls(source, target, mode, punctuation_spaces)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> TranslationPreprocessor:
-        """Loads tokenizers saved by `fit`."""
+    def build(cls, config: RunConfig, data: Sequence[Pair]) -> TranslationPreprocessor:
+        """Tokenizers trained on the training pairs `data` as `config.data` says (mode, sizes, algorithm)."""
+        cfg = config.data
+        print(f"Training {cfg.tokenizer} sentencepiece model(s) ({cfg.tokenizer_type}) ...", flush=True)
+        return cls.from_pairs(
+            data,
+            mode=cfg.tokenizer,
+            source_vocab_size=cfg.source_vocab_size,
+            target_vocab_size=cfg.target_vocab_size,
+            model_type=cfg.tokenizer_type,
+            punctuation_spaces=cfg.punctuation_spaces,
+        )
+
+    # adapt_from: the default, the source run's tokenizers unchanged (their ids are what the weights know).
+
+    def save(self, directory: Path) -> None:
+        """Writes `source.model`, `target.model` (the same bytes for a joint model) and `tokenizer.json`."""
+        directory = Path(directory)
+        write_bytes_atomic(directory / SOURCE_MODEL, self.source_tokenizer.model_proto)
+        write_bytes_atomic(directory / TARGET_MODEL, self.target_tokenizer.model_proto)
+        meta = {"mode": self.mode, "punctuation_spaces": self.punctuation_spaces}
+        write_text_atomic(directory / META_FILE, json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path, config: RunConfig | None = None) -> TranslationPreprocessor:
+        """Loads tokenizers written by `save` (`config` is not needed: everything is in the files)."""
         directory = Path(directory)
         meta_path = directory / META_FILE
         if not meta_path.is_file():
@@ -195,21 +215,12 @@ class TranslationPreprocessor:
         ]
         order = np.array(keep, dtype=np.int64)
         if shuffle:
-            rng = np.random.default_rng(list(seed) if isinstance(seed, tuple) else seed)
-            order = order[rng.permutation(len(order))]
-            window = batch_size * bucket_batches
-            chunks = []
-            for start in range(0, len(order), window):
-                chunk = order[start : start + window]
-                lengths = np.array([len(sources[i]) + len(targets[i]) for i in chunk])
-                chunks.append(chunk[np.argsort(lengths, kind="stable")])
-            order = np.concatenate(chunks) if chunks else order
-            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            order = (
-                np.concatenate([batches[i] for i in rng.permutation(len(batches))])
-                if batches
-                else order
-            )
+            # Shuffled, sorted by length inside windows of `bucket_batches` batches, batches shuffled (all from
+            # `seed`); the planned batches are laid end to end and cut by `ragged_batch` below, as they always were.
+            lengths = np.array([len(sources[i]) + len(targets[i]) for i in order], dtype=np.int64)
+            batches = plan_batches(lengths, batch_size, seed, window_batches=bucket_batches)
+            if batches:
+                order = order[np.concatenate(batches)]
         src = [list(sources[i]) for i in order]
         tgt_in = [[BOS_ID, *targets[i]] for i in order]
         tgt_out = [[*targets[i], EOS_ID] for i in order]

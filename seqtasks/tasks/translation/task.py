@@ -1,159 +1,39 @@
 """The `translation` task: sentence pairs -> sentencepiece -> attentional encoder-decoder -> beam search.
 
-Run assets (`RUN/assets/`): `source.model`, `target.model` (sentencepiece; identical for a joint model) and
-`tokenizer.json`. The held-out splits carved from the data are written to `RUN/splits/{valid,test}.tsv` so they
-can be inspected or scored again with `seqtasks evaluate --data`. Fine-tuning keeps the source run's tokenizers
-(words outside them are split into known pieces, down to characters) and all of its weights.
+Run assets (`RUN/assets/`, see `TranslationPreprocessor`): `source.model`, `target.model` (sentencepiece;
+identical for a joint model) and `tokenizer.json`. The held-out splits carved from the data are written to
+`RUN/splits/{valid,test}.tsv` so they can be inspected or scored again with `seqtasks evaluate --data`.
+Fine-tuning keeps the source run's tokenizers (words outside them are split into known pieces, down to
+characters) and all of its weights.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import keras
 import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from seqtasks.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
-from seqtasks.errors import CheckpointError, ConfigError, DataError
+from seqtasks.data.eng_fra import eng_fra_file
+from seqtasks.data.tfds_translation import is_tfds_name, load_tfds_pairs
+from seqtasks.diagnostics.attention import plot_attention
+from seqtasks.errors import ConfigError, DataError
 from seqtasks.losses.sequence import MaskedSequenceLoss
 from seqtasks.metrics.sequence import MaskedTokenAccuracy
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.translation import data as td
-from seqtasks.tasks.translation.datasets import eng_fra_file, is_tfds_name, load_tfds_pairs
+from seqtasks.tasks.translation.config import TranslationConfig
+from seqtasks.tasks.translation.export import TranslationServing
 from seqtasks.tasks.translation.model import TranslationModel
-from seqtasks.tasks.translation.plots import plot_attention
-from seqtasks.tasks.translation.preprocessor import (
-    META_FILE,
-    SOURCE_MODEL,
-    TARGET_MODEL,
-    TranslationPreprocessor,
-)
-from seqtasks.tasks.translation.serving import TranslationServing, export_translator
+from seqtasks.tasks.translation.preprocessor import TranslationPreprocessor
 
-
-@dataclass
-class TranslationData(DataConfig):
-    """Sentence pairs and tokenization (`dataset`, `path`, `data_dir`, `tfds_data_dir` inherited)."""
-
-    # Named dataset used when `path` is empty: "eng_fra" (Tatoeba English->French pairs; local copy via
-    # --data-dir, else downloaded), or a tensorflow-datasets translation set "name/config" such as
-    # "ted_hrlr_translate/pt_to_en" (its own validation and test splits are used).
-    dataset: str = "eng_fra"
-    # 0-based columns of the source and target sentences in TSV files; other columns are ignored.
-    source_column: int = 0
-    target_column: int = 1
-    # Malformed rows (too few columns, empty sentence, not UTF-8): fail (stop, naming file and line) or skip
-    # (drop them, with a warning listing their line numbers).
-    on_error: Literal["fail", "skip"] = "fail"
-    # Spaces before French ! ? : ; » and after «: keep (as written; translations are scored against the text
-    # as written), narrow_nbsp (U+202F everywhere) or space (a plain space everywhere).
-    punctuation_spaces: Literal["keep", "narrow_nbsp", "space"] = "keep"
-    # Held-out shares carved from the pairs (fractions); pairs sharing a source sentence (and, with
-    # group_by=source_and_target, a target) always go to the same split.
-    valid_size: float = 0.05
-    test_size: float = 0.05
-    group_by: Literal["source", "source_and_target"] = "source_and_target"
-    # Seed of the split (kept apart from train.seed so that the test set does not move between runs).
-    split_seed: int = 0
-    # Your own validation / test files; when given, nothing is carved out for that split.
-    valid_path: list[str] = field(default_factory=list)
-    test_path: list[str] = field(default_factory=list)
-    # Sentencepiece: one joint model for both sides, or one per side.
-    tokenizer: Literal["joint", "separate"] = "joint"
-    # Vocabulary sizes (joint: source_vocab_size is used) and algorithm.
-    source_vocab_size: int = 4000
-    target_vocab_size: int = 4000
-    tokenizer_type: Literal["unigram", "bpe"] = "unigram"
-    # Longest pairs used for training, in tokens (longer pairs are dropped and counted); at inference longer
-    # sources are truncated to max_source_length.
-    max_source_length: int = 64
-    max_target_length: int = 64
-
-
-@dataclass
-class TranslationModelConfig(ModelConfig):
-    """Bidirectional recurrent encoder, attentional recurrent decoder (see seqtasks.tasks.translation.model)."""
-
-    # Recurrent cell of encoder and decoder: gru or lstm.
-    cell_type: Literal["gru", "lstm"] = "gru"
-    # Width of the source and target embeddings.
-    embedding_dim: int = 256
-    # Units per direction and number of bidirectional encoder layers.
-    encoder_units: int = 256
-    encoder_layers: int = 1
-    # Units and number of decoder layers (a Dense bridge maps encoder states when 2 * encoder_units differs).
-    decoder_units: int = 512
-    decoder_layers: int = 1
-    # Attention: luong (multiplicative, general), luong_dot (needs decoder_units == 2 * encoder_units) or
-    # bahdanau (additive).
-    attention: Literal["luong", "luong_dot", "bahdanau"] = "luong"
-    # Hidden size of the additive score (bahdanau only); 0 = decoder_units.
-    attention_units: int = 0
-    # Feed the previous attentional state to the decoder (Luong et al.); slower to train.
-    input_feeding: bool = False
-    # Dropout on embeddings, between recurrent layers and before the output layer.
-    dropout: float = 0.2
-    # Reuse the target embedding as the output layer (needs embedding_dim == decoder_units).
-    tie_embeddings: bool = False
-
-
-@dataclass
-class TranslationTrain(TrainConfig):
-    """Shared training settings with translation defaults."""
-
-    batch_size: int = 64
-    epochs: int = 12
-    learning_rate: float = 2e-3
-    # Exponential decay needs no total step count, which a time budget does not give.
-    lr_schedule: Literal["constant", "cosine", "exponential"] = "exponential"
-    warmup_steps: int = 200
-    decay_steps: int = 2000
-    decay_rate: float = 0.5
-    clip_global_norm: float = 1.0
-    checkpoint_every_steps: int = 500
-    early_stopping_patience: int = 3
-    # Budget for the whole run (the default config's target: 30 minutes on a 2-core CPU); 0 = none.
-    max_minutes: float = 30.0
-    # Label smoothing of the token cross-entropy (0 = off).
-    label_smoothing: float = 0.1
-
-
-@dataclass
-class TranslationEval(EvalConfig):
-    """Decoding settings (used by evaluate, predict and export) and what evaluate scores."""
-
-    # Sentences per translation batch.
-    batch_size: int = 64
-    # What `evaluate` scores when no file is given: the test or validation split.
-    split: Literal["test", "validation"] = "test"
-    # Beam size (1 = greedy search) and GNMT length penalty alpha (0 = none, larger favours longer outputs).
-    beam_size: int = 5
-    length_penalty: float = 0.6
-    # Output length limit per sentence: ceil(max_length_a * source_tokens + max_length_b).
-    max_length_a: float = 1.5
-    max_length_b: int = 10
-    # Also score greedy decoding in `evaluate` (reported as *_greedy).
-    score_greedy: bool = True
-    # Score at most this many pairs (0 = all).
-    max_sentences: int = 0
-    # `predict`: write an attention heat-map PNG of the first input to this path ("" = none). `evaluate`
-    # always writes one for the first sentence it scores (RUN/attention_<split>.png).
-    attention_plot: str = ""
-
-
-@dataclass
-class TranslationConfig(RunConfig):
-    data: TranslationData = field(default_factory=TranslationData)
-    model: TranslationModelConfig = field(default_factory=TranslationModelConfig)
-    train: TranslationTrain = field(default_factory=TranslationTrain)
-    eval: TranslationEval = field(default_factory=TranslationEval)
+if TYPE_CHECKING:
+    from seqtasks.runtime.run_dir import RunDir
 
 
 def write_pairs(pairs: Sequence[td.Pair], path: Path) -> None:
@@ -172,8 +52,9 @@ class TranslationTask(Task):
     config_class = TranslationConfig
     monitor = "val_loss"
     monitor_mode = "min"
+    preprocessor_class = TranslationPreprocessor
 
-    def __init__(self, config: TranslationConfig, run) -> None:
+    def __init__(self, config: TranslationConfig, run: RunDir) -> None:
         super().__init__(config, run)
         self.preprocessor: TranslationPreprocessor | None = None
         self.splits: td.Splits | None = None
@@ -254,35 +135,9 @@ class TranslationTask(Task):
             raise DataError(
                 "no training pairs left after the split: give more pairs or lower data.valid_size/test_size"
             )
-        have_assets = (self.run.assets / META_FILE).is_file()
-        if have_assets:
-            self.load_preprocessor()
-        elif self.is_writer:
-            self.run.assets.mkdir(parents=True, exist_ok=True)
-            if source is not None:
-                for name in (SOURCE_MODEL, TARGET_MODEL, META_FILE):
-                    shutil.copyfile(Path(source.run.assets) / name, self.run.assets / name)
-                print(f"Fine-tuning: keeping the tokenizers of {source.run.root}", flush=True)
-                self.load_preprocessor()
-            else:
-                print(
-                    f"Training {cfg.tokenizer} sentencepiece model(s) ({cfg.tokenizer_type}) ...",
-                    flush=True,
-                )
-                self.preprocessor = TranslationPreprocessor.fit(
-                    s.train,
-                    self.run.assets,
-                    mode=cfg.tokenizer,
-                    source_vocab_size=cfg.source_vocab_size,
-                    target_vocab_size=cfg.target_vocab_size,
-                    model_type=cfg.tokenizer_type,
-                    punctuation_spaces=cfg.punctuation_spaces,
-                )
-        else:
-            raise ConfigError(
-                "multi-worker translation training needs the tokenizers first: copy RUN/assets of a single-machine "
-                "run on the same data (e.g. trained with train.epochs=1 train.steps_per_epoch=1) into the run"
-            )
+        self.ready_preprocessor(s.train, source)
+        if source is not None and self.preprocessor is source.preprocessor:
+            print(f"Fine-tuning: keeping the tokenizers of {source.run.root}", flush=True)
         if self.is_writer:
             for name, pairs in (("valid", s.valid), ("test", s.test)):
                 if pairs:
@@ -299,13 +154,6 @@ class TranslationTask(Task):
                 f"{dropped} training pairs longer than data.max_source/target_length are left out",
                 flush=True,
             )
-
-    def load_preprocessor(self) -> None:
-        if not (self.run.assets / META_FILE).is_file():
-            raise CheckpointError(
-                f"run {self.run.root} has no translation tokenizers ({self.run.assets / META_FILE}); train it first"
-            )
-        self.preprocessor = TranslationPreprocessor.load(self.run.assets)
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         assert self.preprocessor is not None and self._train_ids is not None
@@ -516,8 +364,8 @@ class TranslationTask(Task):
             print(f"attention heat map: {png}", file=out, flush=True)
         return results
 
-    def export(self, model: keras.Model, export_dir: Path) -> Path:
-        return export_translator(self.serving(model), export_dir)
+    def serving_module(self, model: keras.Model) -> TranslationServing:
+        return self.serving(model)
 
 
-__all__ = ["TranslationConfig", "TranslationTask"]
+__all__ = ["TranslationTask"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seqtasks.data import network_available
+from seqtasks.data.bucketing import count_bucketed_batches, quantile_boundaries
+from seqtasks.data.imdb import ImdbSplit, load_imdb
 from seqtasks.errors import ConfigError, DataError
 from seqtasks.tasks.sentiment import data as sd
 
@@ -194,7 +195,7 @@ def test_bucketing_keeps_every_example_exactly_once():
     rows = [[int(i) + 1] + [5] * (int(n) - 1) for i, n in enumerate(lengths)]  # first id = example number
     ids = tf.ragged.constant(rows, dtype=tf.int32)
     labels = np.arange(103) % 3
-    bounds = sd.bucket_boundaries(lengths, 4)
+    bounds = quantile_boundaries(lengths, 4)
     assert bounds == sorted(set(bounds)) and len(bounds) <= 3
     seen = []
     for epoch in range(2):
@@ -202,7 +203,7 @@ def test_bucketing_keeps_every_example_exactly_once():
                              weights=labels + 0.5)
         epoch_seen = []
         batches = list(ds)
-        assert len(batches) == int(ds.cardinality()) == sd.count_batches(lengths, 8, bounds)
+        assert len(batches) == int(ds.cardinality()) == count_bucketed_batches(lengths, 8, bounds)
         again = list(sd.make_dataset(ids, labels, batch_size=8, boundaries=bounds, shuffle_seed=(1, epoch)))
         assert all((a[0].numpy() == b[0].numpy()).all() for a, b in zip(batches, again, strict=True))
         for x, y, w in batches:
@@ -232,17 +233,19 @@ def test_bucketing_unlabelled_and_sorted_inference_batches():
     assert sorted(order) == [0, 1, 2] and order[0] == 1
 
 
-def test_imdb_local_copy_is_found_through_data_dir(tmp_path):
+def test_imdb_local_copy_is_read_with_the_tsv_reader(tmp_path):
     write(tmp_path / "sentiment/imdb/test.tsv", "text\tlabel\n\"Quoted\" start<br />x\t1\nbad\t0\n")
     cfg = SimpleNamespace(data_dir=str(tmp_path), tfds_data_dir=str(tmp_path / "tfds"))
-    d = sd.load_imdb("test", cfg, label_map={"0": "neg", "1": "pos"})
+    d = sd.imdb_texts(load_imdb("test", cfg), label_map={"0": "neg", "1": "pos"})
     assert d.texts == ['"Quoted" start x', "bad"] and d.labels == ["pos", "neg"]
-    with pytest.raises(ConfigError, match="splits"):
-        sd.load_imdb("validation", cfg)
-    # No train split there, nothing prepared by tfds, and no network here: one line saying where to put it.
-    if not network_available("ai.stanford.edu", timeout=1.0):
-        with pytest.raises(DataError, match=r"dataset 'imdb' is not available offline.*sentiment/imdb/train\.tsv"):
-            sd.load_imdb("train", cfg)
+    assert d.source == str(tmp_path / "sentiment/imdb/test.tsv")
+
+
+def test_imdb_from_tfds_is_cleaned_and_relabelled():
+    found = ImdbSplit("test", "tfds:imdb_reviews/test", examples=[("Fine.<br /><br />Really  fine.", "1"), ("Bad.", "0")])
+    d = sd.imdb_texts(found, label_map={"0": "neg"})
+    assert d.texts == ["Fine. Really fine.", "Bad."] and d.labels == ["1", "neg"]
+    assert d.source == "tfds:imdb_reviews/test" and not d.bad_rows
 
 
 @pytest.mark.skipif(not IMDB_TRAIN.is_file(), reason="local IMDB copy (../shared/data/sentiment/imdb) absent")

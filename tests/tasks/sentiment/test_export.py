@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seqtasks.tasks.sentiment.export import export_classifier
+from seqtasks.runtime.export import save_serving_module
+from seqtasks.tasks.sentiment.export import SentimentServing
 from seqtasks.tasks.sentiment.model import build_classifier, probabilities
-from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor
+from seqtasks.tasks.sentiment.preprocessor import SentimentTokenizer
 from seqtasks.tokenizers import SentencePieceTokenizer, train_sentencepiece
 
 TEXTS = ["the film was great fun", "dull<br />plot, slow " * 5, "", "great acting"]
@@ -20,9 +21,9 @@ def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
     corpus = ["the film was great fun", "the plot was dull and slow", "great acting, dull plot"] * 20
     tok = SentencePieceTokenizer(train_sentencepiece(corpus, tmp / "spm.model", vocab_size=40))
-    pre = SentimentPreprocessor(tok.model_proto, max_length=12, truncate="head_tail")
+    pre = SentimentTokenizer(tok.model_proto, max_length=12, truncate="head_tail")
     model = build_classifier(tok.vocab_size, 3, embedding_dim=8, units=4, seed=3)
-    path = export_classifier(model, pre, ["neg", "neutral", "pos"], tmp / "export")
+    path = save_serving_module(SentimentServing(model, pre, ["neg", "neutral", "pos"]), tmp / "export")
     ids = pre.encode(TEXTS).to_tensor().numpy()
     expected = probabilities(model.predict(np.pad(ids, ((0, 0), (0, 1))), verbose=0))
     return tf.saved_model.load(str(path)), expected

@@ -38,7 +38,9 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sentiment")
     rows = [(t, "pos") for t in POS] * 6 + [(t, "neg") for t in NEG] * 6
     data = write_tsv(tmp / "train.tsv", rows)
-    outcome = commands.train("sentiment", tmp / "run", overrides=TINY, data_paths=[str(data)])
+    test = write_tsv(tmp / "test.tsv", [(t, "pos") for t in POS] + [(t, "neg") for t in NEG])
+    outcome = commands.train("sentiment", tmp / "run", overrides=[*TINY, f"data.test_path={test}"],
+                             data_paths=[str(data)])
     return tmp, outcome
 
 
@@ -49,6 +51,10 @@ def test_train_writes_run_and_metrics(trained):
     assert (run / "assets/spm.model").is_file() and (run / "confusion_matrix_validation.png").is_file()
     metrics = json.loads((run / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 1 and "val_accuracy" in metrics["epochs"][0]
+    # The final evaluation scores the validation split and the data's test split (here data.test_path).
+    assert set(metrics["evaluation"]) == {"validation", "test"}
+    assert metrics["evaluation"]["validation"] == outcome.evaluation
+    assert metrics["evaluation"]["test"]["num_examples"] == 8 and (run / "confusion_matrix_test.png").is_file()
     evaluation = outcome.evaluation
     assert evaluation["num_examples"] == 12 and 0.0 <= evaluation["accuracy"] <= 1.0
     assert set(evaluation) >= {"macro_f1", "precision/neg", "recall/pos", "confusion_matrix"}
@@ -104,7 +110,9 @@ def test_finetune_to_three_classes_keeps_encoder_and_tokenizer(trained):
     tmp, outcome = trained
     rows = [(t, "positive") for t in POS] * 3 + [(t, "negative") for t in NEG] * 3 + [(t, "neutral") for t in MID] * 4
     data = write_tsv(tmp / "mine.tsv", rows)
-    new = commands.finetune(None, outcome.run.root, tmp / "ft", overrides=["train.epochs=1"], data_paths=[str(data)])
+    # The source run's test file has the old labels: the fine-tune names none (it would score it at the end).
+    new = commands.finetune(None, outcome.run.root, tmp / "ft", overrides=["train.epochs=1", "data.test_path="],
+                            data_paths=[str(data)])
     run = new.run.root
     assert json.loads((run / "assets/classes.json").read_text())["classes"] == ["negative", "neutral", "positive"]
     assert (run / "assets/spm.model").read_bytes() == (outcome.run.root / "assets/spm.model").read_bytes()

@@ -38,10 +38,8 @@ def pairs(n_copies=4):
 
 
 @pytest.fixture(scope="module")
-def joint(tmp_path_factory):
-    return TranslationPreprocessor.fit(
-        pairs(), tmp_path_factory.mktemp("tok"), mode="joint", source_vocab_size=120
-    )
+def joint():
+    return TranslationPreprocessor.from_pairs(pairs(), mode="joint", source_vocab_size=120)
 
 
 def test_round_trip_keeps_accents_and_narrow_no_break_space(joint):
@@ -66,10 +64,14 @@ def test_in_graph_tokenizer_matches_python(joint, tmp_path):
 
 
 def test_separate_tokenizers_are_saved_and_reloaded(tmp_path):
-    pre = TranslationPreprocessor.fit(
-        pairs(), tmp_path, mode="separate", source_vocab_size=60, target_vocab_size=90
+    pre = TranslationPreprocessor.from_pairs(
+        pairs(), mode="separate", source_vocab_size=60, target_vocab_size=90
     )
     assert pre.source_tokenizer is not pre.target_tokenizer
+    assert list(tmp_path.iterdir()) == []  # trained in memory; `save` writes the files
+    pre.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.model", "target.model", "tokenizer.json"]
+    assert TranslationPreprocessor.is_saved(tmp_path)
     loaded = TranslationPreprocessor.load(tmp_path)
     assert loaded.mode == "separate"
     assert loaded.source_vocab_size == pre.source_vocab_size
@@ -79,6 +81,24 @@ def test_separate_tokenizers_are_saved_and_reloaded(tmp_path):
     )
     with pytest.raises(DataError, match="tokenizer.json"):
         TranslationPreprocessor.load(tmp_path / "missing")
+
+
+def test_build_from_config_is_deterministic_and_saves_a_joint_model_twice(tmp_path):
+    from seqtasks.config import load_config
+    from seqtasks.tasks.translation.config import TranslationConfig
+
+    config = load_config(TranslationConfig, overrides=["data.source_vocab_size=100", "data.punctuation_spaces=space"])
+    built = TranslationPreprocessor.build(config, pairs())
+    again = TranslationPreprocessor.build(config, pairs())
+    assert built.source_tokenizer is built.target_tokenizer and built.punctuation_spaces == "space"
+    assert built.source_tokenizer.model_proto == again.source_tokenizer.model_proto
+    built.save(tmp_path)
+    assert (tmp_path / "source.model").read_bytes() == (tmp_path / "target.model").read_bytes()
+    loaded = TranslationPreprocessor.load(tmp_path, config)
+    assert (loaded.mode, loaded.punctuation_spaces) == ("joint", "space")
+    assert loaded.source_tokenizer is loaded.target_tokenizer
+    # Fine-tuning keeps the source run's tokenizers.
+    assert TranslationPreprocessor.adapt_from(loaded, config, pairs(1)) is loaded
 
 
 def test_dataset_batches_are_shifted_padded_and_deterministic(joint):
@@ -127,7 +147,7 @@ def test_round_trip_on_real_french_sentences(shared_data, tmp_path):
     from seqtasks.tasks.translation.data import read_pairs
 
     real = read_pairs(path)[::25]  # 3,000 pairs across the length-sorted file
-    pre = TranslationPreprocessor.fit(real, tmp_path, mode="joint", source_vocab_size=1000)
+    pre = TranslationPreprocessor.from_pairs(real, mode="joint", source_vocab_size=1000)
     targets = [p.target for p in real]
     assert sum("\u202f" in t for t in targets) > 50
     decoded = [pre.target_tokenizer.decode(ids) for ids in pre.target_tokenizer.encode_batch(targets)]

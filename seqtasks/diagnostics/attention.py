@@ -1,4 +1,5 @@
-"""Attention heat maps: which source pieces each output piece looked at."""
+"""Attention heat maps: which source pieces each output piece looked at (used by the translation task's
+`evaluate` and `predict --set eval.attention_plot=PNG`)."""
 
 from __future__ import annotations
 

@@ -14,19 +14,20 @@ with `tf.saved_model.load` in a process that imports only `tensorflow` and `tens
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.translation.model import TranslationModel
 
 _SPACES = "[ \\x{00a0}\\x{202f}\\x{2009}]+"
 
 
-class TranslationServing(tf.Module):
-    """Raw source strings in, translated strings out (see the module docstring).
+class TranslationServing(ServingModule):
+    """Raw source strings in, translated strings out (see the module docstring); the SavedModel's signatures are
+    `translate` (beam search, also `serving_default`) and `translate_greedy`.
 
     Args:
         model: a built `TranslationModel`.
@@ -113,15 +114,12 @@ class TranslationServing(tf.Module):
         """Greedy translation of a batch of raw source strings."""
         return self._translate(source, 1)
 
+    def signatures(self) -> dict[str, Any]:
+        return {
+            "translate": self.translate,
+            "translate_greedy": self.translate_greedy,
+            "serving_default": self.translate,
+        }
 
-def export_translator(serving: TranslationServing, export_dir: str | os.PathLike) -> Path:
-    """Saves `serving` as a SavedModel with the `translate` (beam) and `translate_greedy` signatures."""
-    export_dir = Path(export_dir)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    signatures = {
-        "translate": serving.translate,
-        "translate_greedy": serving.translate_greedy,
-        "serving_default": serving.translate,
-    }
-    tf.saved_model.save(serving, str(export_dir), signatures=signatures)
-    return export_dir
+
+__all__ = ["TranslationServing"]
