@@ -142,6 +142,7 @@ RELOAD = """
 import json, sys
 sys.modules["seqtasks"] = None  # any import of seqtasks now fails
 import numpy as np, tensorflow as tf
+import tensorflow_text  # noqa: F401 - registers the SentencePiece ops of the exported tokenizers (as a server must)
 served = tf.saved_model.load(sys.argv[1])
 inputs = {k: tf.constant(np.load(sys.argv[2], allow_pickle=False)[k]) for k in json.loads(sys.argv[3])}
 out = {k: v.numpy() for k, v in served.signatures[sys.argv[4]](**inputs).items()}
@@ -169,6 +170,8 @@ def test_train_evaluate_predict_export_reload_finetune(name, tmp_path):
     metrics = commands.evaluate(outcome.run.root, out=io.StringIO())  # again, from the run directory alone
     assert set(metrics) == set(outcome.evaluation)
     for key, value in outcome.evaluation.items():
+        if "second" in key:  # timings differ from run to run
+            continue
         if isinstance(value, float):
             assert metrics[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
         else:

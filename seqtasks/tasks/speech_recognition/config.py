@@ -171,7 +171,7 @@ class SpeechRecognitionEvalConfig(EvalConfig):
     # CTC decoding when no lexicon applies: "greedy" (best path) or "beam" (prefix beam search, no language model).
     decoder: Literal["greedy", "beam"] = "beam"
     # Words the decoder may output (evaluate, predict and the exported graph): "auto" = the ten digit words when the
-    # data is FSDD (a closed vocabulary), none otherwise; "" = none (free spelling); "digits"; or a text file of
+    # data is FSDD (a closed vocabulary) and no `lm_path` is given, none otherwise; "" = none (free spelling); "digits"; or a text file of
     # words, one per line. With a lexicon, decoding is the best CTC path through those words
     # (`seqtasks.decoding.lexicon`; for closed vocabularies of up to a few hundred words).
     lexicon: str = "auto"

@@ -309,8 +309,8 @@ class SpeechRecognitionTask(Task):
     def lexicon(self) -> list[str] | None:
         """The words decoding is constrained to (`eval.lexicon`), or None for free spelling."""
         value, d = self.config.eval.lexicon.strip(), self.config.data
-        if value == "auto":
-            value = "digits" if not d.path and d.dataset in DATASETS else ""
+        if value == "auto":  # a closed vocabulary, unless a language model is given to decode open text
+            value = "digits" if not d.path and d.dataset in DATASETS and not self.config.eval.lm_path else ""
         if not value:
             return None
         if value == "digits":

@@ -72,7 +72,8 @@ def test_train_writes_run_and_evaluates(trained):
     assert (outcome.export_dir / "saved_model.pb").is_file()
     info = json.loads((outcome.export_dir / "assets" / "speech_model.json").read_text())
     assert info == {"sample_rate": 8000, "alphabet": json.loads((run.assets / "alphabet.json").read_text())["characters"],
-                    "blank_index": len(info["alphabet"]), "decoder": "beam", "beam_width": 2}
+                    "blank_index": len(info["alphabet"]), "decoder": "lexicon", "beam_width": 2,
+                    "lexicon": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]}
     assert outcome.fit.monitor == "val_cer"
 
 
