@@ -77,25 +77,51 @@ def read_fsdd(root: str | os.PathLike) -> list[FSDDRecording]:
 
 
 def fsdd_split(
-    recordings: Sequence[FSDDRecording], split: str, validation_indices: Sequence[int] = range(5, 10)
+    recordings: Sequence[FSDDRecording],
+    split: str,
+    validation_indices: Sequence[int] = range(5, 10),
+    test_speakers: Sequence[str] = (),
 ) -> list[FSDDRecording]:
-    """The recordings of one split: `test` = indices 0-4 (official), `validation` = `validation_indices`,
-    `train` = the rest. `validation_indices` must not overlap the test indices; an empty one gives no validation
-    split and a train split of every index >= 5 (the official training set)."""
+    """The recordings of one split.
+
+    Default (seen speakers): `test` = indices 0-4 of every speaker (the official split), `validation` =
+    `validation_indices`, `train` = the rest. `validation_indices` must not overlap the test indices; an empty one
+    gives no validation split and a train split of every index >= 5 (the official training set).
+
+    With `test_speakers` (unseen speakers, e.g. leave-one-speaker-out): `test` = every recording of those speakers,
+    and `validation` / `train` = the other speakers' recordings with / without an index in `validation_indices`
+    (their indices 0-4 train too: no recording of a test speaker is ever trained on or validated with).
+    """
     validation = set(validation_indices)
-    if validation & set(FSDD_TEST_INDICES):
-        raise ValueError(
-            f"Received `validation_indices` {sorted(validation)} overlapping the FSDD test indices 0-4."
-        )
-    if split == "test":
-        keep = [r for r in recordings if r.index in FSDD_TEST_INDICES]
-    elif split == "validation":
-        keep = [r for r in recordings if r.index in validation]
-    elif split == "train":
-        keep = [r for r in recordings if r.index not in FSDD_TEST_INDICES and r.index not in validation]
+    held_out = set(test_speakers)
+    if held_out:
+        speakers = sorted({r.speaker for r in recordings})
+        unknown = sorted(held_out - set(speakers))
+        if unknown:
+            raise DataError(
+                f"data.test_speakers {unknown} are not FSDD speakers here (speakers: {', '.join(speakers)}); "
+                "fix the names"
+            )
+        if held_out >= set(speakers):
+            raise DataError("data.test_speakers names every speaker, leaving none to train on; hold out fewer")
+        test = [r for r in recordings if r.speaker in held_out]
+        rest = [r for r in recordings if r.speaker not in held_out]
     else:
-        raise ValueError(f"Received an invalid value for argument `split`, expected 'train', 'validation' or 'test', got {split!r}.")
-    return keep
+        if validation & set(FSDD_TEST_INDICES):
+            raise ValueError(
+                f"Received `validation_indices` {sorted(validation)} overlapping the FSDD test indices 0-4."
+            )
+        test = [r for r in recordings if r.index in FSDD_TEST_INDICES]
+        rest = [r for r in recordings if r.index not in FSDD_TEST_INDICES]
+    if split == "test":
+        return test
+    if split == "validation":
+        return [r for r in rest if r.index in validation]
+    if split == "train":
+        return [r for r in rest if r.index not in validation]
+    raise ValueError(
+        f"Received an invalid value for argument `split`, expected 'train', 'validation' or 'test', got {split!r}."
+    )
 
 
 def fsdd_utterances(recordings: Sequence[FSDDRecording]) -> list[Utterance]:

@@ -104,3 +104,22 @@ def test_fsdd_reader_and_official_split(tmp_path):
     (tmp_path / "recordings" / "notes.wav").write_bytes(b"")
     with pytest.raises(DataError, match=r"notes\.wav is not named"):
         read_fsdd(tmp_path)
+
+
+def test_test_speakers_hold_out_whole_speakers(tmp_path):
+    from seqtasks.data.fsdd import FSDDRecording, fsdd_split
+    from seqtasks.errors import DataError
+
+    recordings = [FSDDRecording(digit=d, speaker=s, index=i, path=tmp_path / f"{d}_{s}_{i}.wav")
+                  for d in range(2) for s in ("ann", "bob", "cid") for i in range(12)]
+    test = fsdd_split(recordings, "test", [5, 6], test_speakers=["bob"])
+    validation = fsdd_split(recordings, "validation", [5, 6], test_speakers=["bob"])
+    train = fsdd_split(recordings, "train", [5, 6], test_speakers=["bob"])
+    assert {r.speaker for r in test} == {"bob"} and len(test) == 24
+    assert {r.speaker for r in validation} == {r.speaker for r in train} == {"ann", "cid"}
+    assert {r.index for r in validation} == {5, 6} and {0, 1, 2, 3, 4, 7} <= {r.index for r in train}
+    assert len(test) + len(validation) + len(train) == len(recordings)
+    with pytest.raises(DataError, match="not FSDD speakers here"):
+        fsdd_split(recordings, "test", test_speakers=["dan"])
+    with pytest.raises(DataError, match="leaving none"):
+        fsdd_split(recordings, "test", test_speakers=["ann", "bob", "cid"])

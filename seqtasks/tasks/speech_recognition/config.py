@@ -83,6 +83,9 @@ class SpeechRecognitionDataConfig(DataConfig):
     test_utterances: int = 500
     # FSDD recording indices used for validation (the test indices 0-4 are excluded); [] = no validation.
     validation_indices: list[int] = field(default_factory=lambda: [5, 6, 7, 8, 9])
+    # FSDD speakers held out for testing (unseen speakers): every recording of theirs is test data, the others'
+    # train and validate; [] = the official split (indices 0-4 of every speaker are test data).
+    test_speakers: list[str] = field(default_factory=list)
     # Connected digits: fewest and most digits per utterance.
     min_digits: int = 1
     max_digits: int = 7

@@ -312,7 +312,7 @@ def read_sources(data_config: Any, seed: int) -> SpeechSources:
             "or use your own data with --data MANIFEST_OR_FOLDER"
         )
     recordings = read_fsdd(find_fsdd(d))
-    splits = {split: fsdd_split(recordings, split, d.validation_indices) for split in ("train", "validation", "test")}
+    splits = {split: fsdd_split(recordings, split, d.validation_indices, d.test_speakers) for split in ("train", "validation", "test")}
     if d.dataset == "fsdd_connected_digits":
         return SpeechSources("digits", fsdd=splits)
     train, validation, test = (fsdd_utterances(splits[s]) for s in ("train", "validation", "test"))
