@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from seqtasks.layers.tracing import portable_target
+
 
 def gpu_available() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
@@ -60,6 +62,9 @@ def inner_loop(layer, sequences, states, mask, training, fallback):
             "to seqtasks' loop."
         )
     reasons = reasons_for_generic_path(layer)
+    if portable_target() is not None and layer.use_cudnn is not True:
+        # A LiteRT/ONNX converter cannot hold the cuDNN kernel (see `seqtasks.layers.tracing`).
+        return fallback(sequences, states, mask, training)
     if reasons:
         if layer.use_cudnn is True:
             raise ValueError(f"Layer {layer.name!r} has use_cudnn=True but cannot use cuDNN: {'; '.join(reasons)}.")

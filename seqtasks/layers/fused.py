@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-
-def _ta(dtype, size, like):
-    return tf.TensorArray(dtype, size=size, element_shape=like.shape)
+from seqtasks.layers.tracing import output_array
 
 
 def fused_sequence(
@@ -124,10 +122,18 @@ def fused_sequence(
                 tf.zeros_like(h0),
                 h0,
                 c0,
-                _ta(dtype, steps, h0),
-                tf.TensorArray(dtype, size=steps if for_training and not reuse_outputs else 0),
-                tf.TensorArray(dtype, size=size_if_masked),
-                tf.TensorArray(dtype, size=size_if_masked if has_c else 0),
+                output_array(dtype, steps, h0),
+                *(
+                    (
+                        tf.TensorArray(dtype, size=steps if not reuse_outputs else 0),
+                        tf.TensorArray(dtype, size=size_if_masked),
+                        tf.TensorArray(dtype, size=size_if_masked if has_c else 0),
+                    )
+                    if for_training
+                    # Nothing is saved at inference: placeholders, because converters fail on unused
+                    # TensorArrays without an element shape (LiteRT, tf2onnx).
+                    else (tf.zeros([0], dtype),) * 3
+                ),
             ),
         )
         outputs = out_ta.stack()

@@ -14,6 +14,7 @@ from keras import ops
 
 from seqtasks.layers import fused
 from seqtasks.layers.base_cell import DropoutMaskMixin, RecurrentCell
+from seqtasks.layers.tracing import output_array
 
 # Below this many static steps the whole loop is unrolled by default on CPU; above it the while-loop body holds
 # `_CHUNK` steps. Unrolling removes per-iteration while-loop overhead (measured in bench/layers.py).
@@ -468,7 +469,9 @@ def recurrent_loop(
     else:
         steps = tf.shape(x)[0]
         chunk = _CHUNK if (steps_static is not None and steps_static % _CHUNK == 0) else 1
-        out_ta = tf.TensorArray(zero_output.dtype, size=steps, element_shape=zero_output.shape)
+        # Without return_sequences nothing is written: a placeholder, not an unused TensorArray (which tf2onnx
+        # cannot map to a Loop output).
+        out_ta = output_array(zero_output.dtype, steps, zero_output) if return_sequences else tf.zeros([0])
         # TensorArray reads (not tensor slicing) keep the backward pass linear in the number of steps.
         x_ta = tf.TensorArray(x.dtype, size=steps, element_shape=x.shape[1:]).unstack(x)
         m_ta = None
