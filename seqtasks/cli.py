@@ -54,10 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", help="raw inputs (texts, prompts, audio paths, depending on the task)")
     p.add_argument("--input-file", help="file with one input per line ('-' = stdin)")
 
-    p = sub.add_parser("export", help="write a trained run's best model as a SavedModel")
+    p = sub.add_parser("export", help="write a trained run's best model as a SavedModel, LiteRT or ONNX model")
     _common(p, task_required=False)
-    p.add_argument("--out", help="export folder (default: RUN/export); must be new, empty or a previous export "
-                   "of this run: a folder holding anything else is never emptied")
+    p.add_argument("--format", choices=["saved_model", "litert", "onnx"],
+                   help="saved_model (raw inputs), litert (model.tflite) or onnx (model.onnx), each litert/onnx "
+                   "export with export.json and the numpy runner seqtasks_portable.py (default: export.format)")
+    p.add_argument("--quantize", choices=["none", "float16", "dynamic_int8"],
+                   help="weights of a litert/onnx export (default: export.quantize, none = float32)")
+    p.add_argument("--out", help="export folder (default: RUN/export, or RUN/export-FORMAT for a format other than "
+                   "export.format); must be new, empty or a previous export of this run: a folder holding anything "
+                   "else is never emptied")
     p.add_argument("--force", action="store_true",
                    help="also replace a previous seqtasks export of another run (never other files)")
 
@@ -143,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
         run_dir.require_trained()  # before waiting for inputs on stdin
         commands.predict(run_dir.root, _read_inputs(args), task_name, args.overrides)
     elif args.command == "export":
-        print(f"exported: {commands.export(_workdir(args), args.task, args.out, args.overrides, force=args.force)}")
+        written = commands.export(_workdir(args), args.task, args.out, args.overrides, force=args.force,
+                                  fmt=args.format, quantize=args.quantize)
+        print(f"exported: {written}")
     elif args.command == "finetune":
         # The source run is never written to: without --workdir the new run goes next to it.
         workdir = args.workdir or str(Path(args.source).resolve()) + "-finetuned"

@@ -116,12 +116,24 @@ class EvalConfig:
 
 @dataclass
 class ExportConfig:
-    """SavedModel export settings."""
+    """Export settings (SavedModel, LiteRT or ONNX)."""
 
     # Export folder; relative paths are inside the run directory.
     dir: str = "export"
     # Export the best model at the end of `seqtasks train`.
     after_train: bool = True
+    # saved_model (raw inputs in, e.g. text), litert (dir/model.tflite) or onnx (dir/model.onnx); litert and onnx
+    # come with dir/export.json and dir/seqtasks_portable.py (pre/post-processing with numpy, no TensorFlow).
+    format: Literal["saved_model", "litert", "onnx"] = "saved_model"
+    # Weights of a litert/onnx export: none (float32), float16 or dynamic_int8 (int8 weights, float activations).
+    quantize: Literal["none", "float16", "dynamic_int8"] = "none"
+
+    def check(self) -> None:
+        if self.quantize != "none" and self.format == "saved_model":
+            raise ConfigError(
+                f"config key 'export.quantize' ({self.quantize}) applies to export.format litert or onnx, "
+                "not saved_model; set export.format or leave export.quantize at none"
+            )
 
 
 @dataclass

@@ -393,19 +393,27 @@ def export(
     export_dir: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     force: bool = False,
+    fmt: str | None = None,
+    quantize: str | None = None,
 ) -> Path:
-    """`seqtasks export`: writes the best model as a SavedModel (default: RUN/export).
+    """`seqtasks export`: writes the best model as a SavedModel, LiteRT or ONNX export.
 
-    The target is replaced only when it is missing, empty or a previous seqtasks export of this run (`force`:
-    of any run); see `seqtasks.runtime.export`. It is checked before the model is loaded.
+    `fmt` and `quantize` default to the config's `export.format` / `export.quantize`. The default folder is
+    `RUN/<export.dir>` for the config's format and `RUN/<export.dir>-<format>` for another one, so exporting a
+    run in a second format never replaces its first export. The target is replaced only when it is missing,
+    empty or a previous seqtasks export of this run (`force`: of any run); see `seqtasks.runtime.export`. It is
+    checked before the model is loaded.
     """
     run, task_name = task_for_run(workdir, task_name)
     run.require_trained()
-    own_dir = run.export_dir(resolve_config(task_name, run, (), overrides).export.dir).resolve()
+    config = resolve_config(task_name, run, (), overrides).export
+    fmt = fmt or config.format
+    quantize = quantize or (config.quantize if fmt == config.format else "none")
+    own_dir = run.export_dir(config.dir if fmt == config.format else f"{config.dir}-{fmt}").resolve()
     target = Path(export_dir).expanduser().resolve() if export_dir else own_dir
     check_export_target(target, run.root, own_dir, force)  # before the (slow) model load
     task, model = load_trained(run.root, task_name, overrides)
-    return export_atomically(task, model, target, force=force)
+    return export_atomically(task, model, target, force=force, fmt=fmt, quantize=quantize, own_dir=own_dir)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Writing a SavedModel export without ever deleting what seqtasks did not write.
+"""Writing an export (SavedModel, LiteRT or ONNX) without ever deleting what seqtasks did not write.
 
 A task describes its export as a `ServingModule` (`Task.serving_module(model)`: a `tf.Module` holding the model,
 its assets and the signature functions that take raw inputs); the runtime saves it. Every export (the end of `seqtasks train`, `seqtasks export`, the recipes' export step) goes through
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 
 from seqtasks.errors import ConfigError
+from seqtasks.portable.spec import FORMATS, QUANTIZATIONS
 
 if TYPE_CHECKING:
     import keras
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 MARKER = "seqtasks_export.json"
 # What `tf.saved_model.save` writes (plus the marker): a folder holding only these is a previous export.
 _SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "saved_model.pbtxt", "variables", "assets", "fingerprint.pb", MARKER})
+# What a LiteRT/ONNX export holds (plus `*.onnx` files): see `seqtasks.portable.convert`.
+_PORTABLE_ENTRIES = frozenset({"model.tflite", "export.json", "assets", "seqtasks_portable.py", MARKER})
 
 
 class ServingModule(tf.Module, metaclass=abc.ABCMeta):
@@ -67,10 +70,15 @@ def read_marker(path: Path) -> dict[str, Any] | None:
 
 
 def is_previous_export(path: Path) -> bool:
-    """Whether `path` is a folder holding a SavedModel and nothing else (with or without a seqtasks marker)."""
-    if not path.is_dir() or not (path / "saved_model.pb").is_file():
+    """Whether `path` is a folder holding a SavedModel and nothing else (with or without a seqtasks marker), or
+    a LiteRT/ONNX export of seqtasks (its export.json, model, assets, runner and marker, nothing else)."""
+    if not path.is_dir():
         return False
-    return all(entry.name in _SAVEDMODEL_ENTRIES for entry in path.iterdir())
+    if (path / "saved_model.pb").is_file():
+        return all(entry.name in _SAVEDMODEL_ENTRIES for entry in path.iterdir())
+    if (path / "export.json").is_file() and (path / MARKER).is_file():
+        return all(entry.name in _PORTABLE_ENTRIES or entry.suffix == ".onnx" for entry in path.iterdir())
+    return False
 
 
 def check_export_target(target: Path, run_root: Path, own_dir: Path | None = None, force: bool = False) -> None:
@@ -100,14 +108,22 @@ def export_atomically(
     model: keras.Model,
     target: str | os.PathLike,
     force: bool = False,
+    fmt: str | None = None,
+    quantize: str | None = None,
+    own_dir: Path | None = None,
 ) -> Path:
-    """Writes the SavedModel of `task.serving_module(model)` to `target` via a temporary sibling folder and a rename.
+    """Writes the export of `model` to `target` via a temporary sibling folder and a rename: the SavedModel of
+    `task.serving_module(model)`, or the LiteRT/ONNX conversion of `task.portable_export(model)` (checked against
+    TensorFlow in its own runtime, see `seqtasks.portable.convert`).
 
     Args:
-        task: The trained run's task (its `serving_module` is saved; its `run` is named in the marker).
+        task: The trained run's task (its `run` is named in the marker).
         model: The model to export.
         target: The export folder (created; its parent too).
         force: Also replace a previous seqtasks export of another run.
+        fmt: `"saved_model"`, `"litert"` or `"onnx"` (None = the config's `export.format`).
+        quantize: `"none"`, `"float16"` or `"dynamic_int8"` for litert/onnx (None = the config's `export.quantize`).
+        own_dir: The run's own folder for this export, replaced without `force` (None = `export.dir`).
 
     Returns:
         The export folder (absolute).
@@ -115,17 +131,30 @@ def export_atomically(
     Raises:
         ConfigError: `target` may not be replaced (one line naming it and what to do instead).
     """
+    fmt = fmt or task.config.export.format
+    quantize = quantize or (task.config.export.quantize if fmt != "saved_model" else "none")
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"unknown export quantization {quantize!r}; use one of {', '.join(QUANTIZATIONS)}")
+    if fmt == "saved_model" and quantize != "none":
+        raise ConfigError(f"--quantize {quantize} applies to --format litert or onnx, not saved_model")
     target = Path(target).expanduser().resolve()
     run_root = task.run.root
-    own_dir = task.run.export_dir(task.config.export.dir).resolve()
+    own_dir = own_dir or task.run.export_dir(task.config.export.dir).resolve()
     check_export_target(target, run_root, own_dir, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
     old = None
     try:
         written = staging / "model"
-        save_serving_module(task.serving_module(model), written)
-        marker = {"format": "seqtasks-export", "task": task.name, "run": str(run_root)}
+        if fmt == "saved_model":
+            save_serving_module(task.serving_module(model), written)
+        else:
+            from seqtasks.portable.convert import write_portable
+
+            write_portable(task.portable_export(model), written, fmt, quantize, task.name)
+        marker = {"format": "seqtasks-export", "task": task.name, "run": str(run_root), "export_format": fmt}
         (written / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         if target.exists() and any(target.iterdir()):
             # A previous export (checked above) is moved aside, not deleted, until the new one is in place.

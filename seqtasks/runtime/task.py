@@ -48,10 +48,11 @@ import keras
 import tensorflow as tf
 
 from seqtasks.config import RunConfig
-from seqtasks.errors import CheckpointError
+from seqtasks.errors import CheckpointError, ConfigError
 from seqtasks.runtime.preprocessor import Preprocessor, StatelessPreprocessor
 
 if TYPE_CHECKING:
+    from seqtasks.portable import PortableExport
     from seqtasks.runtime.export import ServingModule
     from seqtasks.runtime.run_dir import RunDir
 
@@ -203,6 +204,12 @@ class Task(abc.ABC):
         """What `seqtasks export` saves (through `seqtasks.runtime.export.export_atomically`): a `ServingModule`
         whose signatures take raw inputs (strings, waveforms, sequences) and which loads with
         `tf.saved_model.load` in a process that does not import seqtasks. Defined in the task's `export.py`."""
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        """What `seqtasks export --format litert|onnx` converts: the model's numeric functions (ids, features or
+        sequences in; logits and states out), with what runs around them described for the numpy runner
+        (`seqtasks.portable`). Defined in the task's `export.py`; a task without one cannot leave TensorFlow."""
+        raise ConfigError(f"task {self.name!r} has no LiteRT/ONNX export; use --format saved_model")
 
     def final_evaluation(self, model: keras.Model) -> dict[str, dict[str, Any]]:
         """What `seqtasks train` (and every recipe) scores after training, as `{split name: metrics}`, saved under

@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from seqtasks.portable import PortableExport, PortableFunction
 from seqtasks.runtime.export import ServingModule
 
 
@@ -45,3 +47,24 @@ class MemoryServing(ServingModule):
             return {"sum": out[:, 0]}
         symbols = tf.argmax(out[:, -self.copy_length :], axis=-1, output_type=tf.int32)
         return {"symbols": symbols, "logits": out}
+
+
+def memory_portable(model: keras.Model, problem: str, num_features: int, copy_length: int) -> PortableExport:
+    """The LiteRT/ONNX export: the whole model runs inside (sequence -> sum, or per-step logits); the copy task's
+    argmax over the last `copy_length` steps runs in the runner (`seqtasks_portable.MemoryPipeline`)."""
+
+    def serve(sequence: tf.Tensor) -> dict[str, tf.Tensor]:
+        out = tf.cast(model(sequence, training=False), tf.float32)
+        return {"sum": out[:, 0]} if problem == "adding" else {"logits": out}
+
+    steps = 5 + (2 * copy_length if problem == "copy" else 0)
+    example = np.random.default_rng(0).uniform(0.0, 1.0, (3, steps, num_features)).astype(np.float32)
+    return PortableExport(
+        model=model,
+        pipeline="memory",
+        functions={"serving_default": PortableFunction(
+            serve, [tf.TensorSpec([None, None, num_features], tf.float32, name="sequence")], {"sequence": example})},
+        settings={"problem": problem, "num_features": num_features, "copy_length": copy_length},
+        in_model="sequence (batch, T, features) float32 -> sum (adding) or logits (copy) per step",
+        outside_model=[] if problem == "adding" else ["copy: argmax of the last copy_length steps' logits"],
+    )

@@ -19,10 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from seqtasks.errors import ConfigError, DataError
+from seqtasks.portable import PortableExport
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.memory import data as md
 from seqtasks.tasks.memory.config import MemoryConfig
-from seqtasks.tasks.memory.export import MemoryServing
+from seqtasks.tasks.memory.export import MemoryServing, memory_portable
 from seqtasks.tasks.memory.model import build_memory_model, copy_accuracy_metric
 from seqtasks.tasks.memory.preprocessor import MemoryPreprocessor
 
@@ -219,6 +220,9 @@ class MemoryTask(Task):
 
     def serving_module(self, model: keras.Model) -> MemoryServing:
         return MemoryServing(model, self.problem, self.num_features, self.config.data.copy_length)
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        return memory_portable(model, self.problem, self.num_features, self.config.data.copy_length)
 
 
 def _check_config(config: MemoryConfig) -> None:
