@@ -18,7 +18,7 @@ from seqtasks.runtime.task import Task
 PACKAGE = Path(seqtasks.__file__).parent
 # Packages the tasks are built from: none of them may depend on a task. (`diagnostics` and `cli` sit above the
 # tasks: the memory sweep trains the memory task.)
-SHARED = ("audio", "data", "decoding", "layers", "losses", "metrics", "runtime", "tokenizers")
+SHARED = ("audio", "data", "decoding", "layers", "losses", "metrics", "portable", "runtime", "tokenizers")
 TASK_MODULES = {"__init__", "config", "data", "preprocessor", "model", "task", "export"}
 
 
