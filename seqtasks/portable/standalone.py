@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +106,205 @@ class MemoryPipeline(Pipeline):
         return out["logits"][:, -self.settings["copy_length"]:].argmax(-1).astype(np.int32)
 
 
-PIPELINES: dict[str, type[Pipeline]] = {"memory": MemoryPipeline}
+class TranslatorPipeline(Pipeline):
+    """The translation task: `translate(texts, max_length=None, beam_width=1) -> list[str]`.
+
+    Mirrors the SavedModel's `translate_greedy` (`beam_width=1`) and `translate` (`beam_width` = the run's
+    `eval.beam_size`, settings["beam_size"]) signatures: the same text normalisation (NFC, ASCII whitespace
+    stripped, the run's punctuation-space policy), the run's sentencepiece models (`assets/source.model`,
+    `assets/target.model`, with the `sentencepiece` package), sources truncated to `max_source_length` tokens,
+    and the same greedy and beam search (GNMT length penalty, finished hypotheses kept with a frozen score)
+    over the model's `decode_step` signature; the encoder is the `serving_default` signature. Any positive
+    `beam_width` works; widths other than the run's have no SavedModel counterpart to compare with.
+
+    `max_length=None` limits each output to `ceil(max_length_a * source_tokens + max_length_b)` tokens (at
+    most `max_length_limit`), as the SavedModel does; an integer limits every output to that many tokens.
+    Sentences are translated in batches of `batch_size`, sorted by length; results come back in input order.
+    """
+
+    _ASCII_SPACE = " \t\n\v\f\r"  # what TensorFlow's `tf.strings.strip` removes (Python's strip() removes more)
+    _NEG = np.float32(-1e9)
+
+    def __init__(self, session: Session):
+        super().__init__(session)
+        try:
+            import sentencepiece
+        except ImportError as e:
+            raise ImportError("the translator needs the `sentencepiece` package (pip install sentencepiece)") from e
+        s = self.settings
+        self.source_sp = sentencepiece.SentencePieceProcessor(
+            model_proto=(self.assets / s["source_model"]).read_bytes())
+        self.target_sp = sentencepiece.SentencePieceProcessor(
+            model_proto=(self.assets / s["target_model"]).read_bytes())
+        self.pad_id, self.bos_id, self.eos_id = int(s["pad_id"]), int(s["bos_id"]), int(s["eos_id"])
+        spaces = "[ \u00a0\u202f\u2009]+"
+        self._space_before = re.compile(spaces + "([!?:;»])")
+        self._space_after = re.compile("«" + spaces)
+
+    def normalize(self, text: str) -> str:
+        """The SavedModel's input normalisation of one sentence."""
+        text = unicodedata.normalize("NFC", text).strip(self._ASCII_SPACE)
+        policy = self.settings["punctuation_spaces"]
+        if policy != "keep":
+            space = "\u202f" if policy == "narrow_nbsp" else " "
+            text = self._space_before.sub(space + r"\1", text)
+            text = self._space_after.sub("«" + space, text)
+        return text
+
+    def source_ids(self, texts: list[str]) -> np.ndarray:
+        """Zero-padded int32 source ids `(len(texts), S)`, at least one column, as the SavedModel's tokenizer."""
+        rows = [self.source_sp.encode(self.normalize(t))[: self.settings["max_source_length"]] for t in texts]
+        ids = np.zeros((len(rows), max([1, *map(len, rows)])), np.int32)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        return ids
+
+    def max_lengths(self, source_ids: np.ndarray, max_length: int | None = None) -> np.ndarray:
+        """Output tokens allowed per sentence (the end token excluded)."""
+        if max_length is not None:
+            if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+                raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
+            return np.full(len(source_ids), max_length, np.int64)
+        s = self.settings
+        lengths = (source_ids != self.pad_id).sum(axis=1).astype(np.float32)
+        limit = np.ceil(np.float32(s["max_length_a"]) * lengths + np.float32(s["max_length_b"]))
+        return np.minimum(np.maximum(limit, 1.0).astype(np.int64), s["max_length_limit"])
+
+    def translate(self, texts: list[str], max_length: int | None = None, beam_width: int = 1) -> list[str]:
+        """Translations of raw source sentences (greedy for `beam_width=1`)."""
+        return [self.target_sp.decode(ids) for ids in self.translate_ids(texts, max_length, beam_width)[0]]
+
+    def translate_ids(self, texts: list[str], max_length: int | None = None,
+                      beam_width: int = 1) -> tuple[list[list[int]], np.ndarray]:
+        """Target ids (end token excluded) and scores (log-probability over the length penalty; greedy: the
+        log-probability) of each sentence's translation."""
+        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+            raise ValueError(f"beam_width must be a positive integer (1 = greedy search), got {beam_width!r}")
+        if isinstance(texts, str):
+            raise TypeError("translate takes a list of sentences, not one string")
+        ids = self.source_ids(list(texts))
+        out: list[list[int]] = [[] for _ in texts]
+        scores = np.zeros(len(texts), np.float32)
+        order = np.argsort((ids != self.pad_id).sum(axis=1), kind="stable")
+        size = max(int(self.settings.get("batch_size", 64)), 1)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            batch = ids[rows]
+            batch = batch[:, : max(1, int((batch != self.pad_id).sum(axis=1).max()))]
+            search = self._greedy if beam_width == 1 else self._beam
+            tokens, batch_scores = search(batch, self.max_lengths(batch, max_length), beam_width)
+            for i, row in enumerate(rows):
+                out[row] = tokens[i]
+                scores[row] = batch_scores[i]
+        return out, scores
+
+    def _encode(self, source_ids: np.ndarray) -> dict[str, np.ndarray]:
+        return self.session.run("serving_default", source_ids=source_ids)
+
+    def _step(self, tokens: np.ndarray, state: np.ndarray, enc: dict[str, np.ndarray],
+              source_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = self.session.run("decode_step", tokens=tokens, state=state, memory=enc["memory"], keys=enc["keys"],
+                               source_ids=source_ids)
+        return out["log_probs"].astype(np.float32), out["new_state"]
+
+    def _prepare(self, log_probs: np.ndarray, force_end: np.ndarray) -> np.ndarray:
+        """No padding ever; only the end token once a hypothesis reaches its maximum length."""
+        log_probs = log_probs.copy()
+        log_probs[:, self.pad_id] = self._NEG
+        forced = log_probs[force_end]
+        forced[:, np.arange(log_probs.shape[1]) != self.eos_id] = self._NEG
+        log_probs[force_end] = forced
+        return log_probs
+
+    def _greedy(self, source_ids: np.ndarray, max_lengths: np.ndarray,
+                beam_width: int = 1) -> tuple[list[list[int]], np.ndarray]:
+        enc = self._encode(source_ids)
+        state = enc["state"]
+        n = len(source_ids)
+        tokens = np.full(n, self.bos_id, np.int32)
+        finished = np.zeros(n, bool)
+        log_prob = np.zeros(n, np.float32)
+        out: list[list[int]] = [[] for _ in range(n)]
+        live = np.arange(n)  # rows still decoding; finished rows no longer need the model
+        t = 0
+        while t <= max_lengths.max() and live.size:
+            sub = {k: v[live] for k, v in enc.items() if k != "state"}
+            log_probs, state = self._step(tokens[live], state, sub, source_ids[live])
+            log_probs = self._prepare(log_probs, t >= max_lengths[live])
+            chosen = log_probs.argmax(axis=-1).astype(np.int32)
+            log_prob[live] += log_probs[np.arange(live.size), chosen]
+            tokens[live] = chosen
+            for row, token in zip(live, chosen, strict=True):
+                if token != self.eos_id:
+                    out[row].append(int(token))
+            ended = chosen == self.eos_id
+            finished[live[ended]] = True
+            live, state = live[~ended], state[~ended]
+            t += 1
+        return out, log_prob
+
+    def _penalty(self, lengths: np.ndarray) -> np.ndarray:
+        alpha = np.float32(self.settings["length_penalty"])
+        return np.power((np.float32(5.0) + lengths.astype(np.float32)) / np.float32(6.0), alpha)
+
+    def _normalise(self, log_probs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        if self.settings["length_penalty"] == 0:
+            return log_probs
+        return (log_probs / self._penalty(lengths)).astype(np.float32)
+
+    def _beam(self, source_ids: np.ndarray, max_lengths: np.ndarray,
+              k: int) -> tuple[list[list[int]], np.ndarray]:
+        """Beam search exactly as the SavedModel's (seqtasks.decoding.search.beam_search), in float32."""
+        enc = self._encode(source_ids)
+        b = len(source_ids)
+        tiled = {name: np.repeat(v, k, axis=0) for name, v in enc.items()}
+        state = tiled.pop("state")
+        tiled_ids = np.repeat(source_ids, k, axis=0)
+        tokens = np.full(b * k, self.bos_id, np.int32)
+        finished = np.zeros((b, k), bool)
+        sequences = np.zeros((b, k, 0), np.int32)
+        log_sum = np.tile(np.array([0.0] + [self._NEG] * (k - 1), np.float32), (b, 1))
+        lengths = np.zeros((b, k), np.int64)
+        beam_max = np.repeat(max_lengths, k)
+        best_penalty = self._penalty(max_lengths + 1)[:, None]
+        offsets = np.arange(b)[:, None] * k
+        neg2 = np.float32(2) * self._NEG
+        t = 0
+        while t <= max_lengths.max():
+            best_finished = np.where(finished, self._normalise(log_sum, lengths), neg2).max(axis=1)
+            alive_bound = np.where(finished, neg2, (log_sum / best_penalty).astype(np.float32)).max(axis=1)
+            if np.all(best_finished >= alive_bound):
+                break
+            log_probs, state = self._step(tokens, state, tiled, tiled_ids)
+            log_probs = self._prepare(log_probs, t >= beam_max)
+            vocab = log_probs.shape[-1]
+            log_probs = log_probs.reshape(b, k, vocab)
+            alive = log_sum[:, :, None] + log_probs
+            is_pad = (np.arange(vocab) == self.pad_id)[None, None, :]
+            ended = np.where(is_pad, log_sum[:, :, None], self._NEG).astype(np.float32)
+            candidates = np.where(finished[:, :, None], ended, alive)
+            candidate_lengths = np.where(finished, lengths, lengths + 1)
+            ranking = self._normalise(candidates, candidate_lengths[:, :, None]).reshape(b, k * vocab)
+            # tf.math.top_k puts the lower index first among equal values; a stable sort does too.
+            flat = np.argsort(-ranking, axis=1, kind="stable")[:, :k]
+            beam, next_tokens = flat // vocab, (flat % vocab).astype(np.int32)
+            log_sum = np.take_along_axis(candidates.reshape(b, k * vocab), flat, axis=1)
+            lengths = np.take_along_axis(candidate_lengths, beam, axis=1)
+            finished = np.take_along_axis(finished, beam, axis=1) | (next_tokens == self.eos_id)
+            sequences = np.concatenate(
+                [np.take_along_axis(sequences, beam[:, :, None], axis=1), next_tokens[:, :, None]], axis=2)
+            state = state[(beam + offsets).reshape(-1)]
+            tokens = next_tokens.reshape(-1)
+            t += 1
+        ranking = np.where(finished, self._normalise(log_sum, lengths), neg2)
+        best = ranking.argmax(axis=1)
+        rows = np.arange(b)
+        scores = self._normalise(log_sum[rows, best], lengths[rows, best])
+        out = [[int(i) for i in sequences[r, best[r]] if i not in (self.eos_id, self.pad_id)] for r in rows]
+        return out, np.asarray(scores, np.float32)
+
+
+PIPELINES: dict[str, type[Pipeline]] = {"memory": MemoryPipeline, "translator": TranslatorPipeline}
 
 
 def load(folder: str | os.PathLike, num_threads: int | None = None) -> Pipeline:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from seqtasks.portable import PortableExport, PortableFunction
 from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.translation.model import TranslationModel
 
@@ -122,4 +124,119 @@ class TranslationServing(ServingModule):
         }
 
 
-__all__ = ["TranslationServing"]
+def _state_parts(model: TranslationModel) -> int:
+    """How many `(batch, decoder_units)` tensors the decoding state holds (every layer's h [and c], h~)."""
+    return model.decoder_layers * model.state_count + int(model.input_feeding)
+
+
+def translation_portable(
+    model: TranslationModel,
+    source_model_proto: bytes,
+    target_model_proto: bytes,
+    beam_size: int = 5,
+    length_penalty: float = 0.6,
+    max_length_a: float = 1.5,
+    max_length_b: int = 10,
+    max_source_length: int = 128,
+    punctuation_spaces: str = "keep",
+    batch_size: int = 64,
+    max_length_limit: int = 200,
+) -> PortableExport:
+    """The LiteRT/ONNX export: the encoder and one decoder step run inside the model; normalisation,
+    sentencepiece, the greedy/beam search loop and detokenization run in the runner
+    (`seqtasks_portable.TranslatorPipeline`), which reproduces `TranslationServing` step for step.
+
+    Signatures: `serving_default` (the encoder) takes `source_ids` int32 `(batch, S)` (0 = padding) and returns
+    `memory` `(batch, S, 2 * encoder_units)`, `keys` (the attention's projection of the memory, computed once)
+    and `state` `(batch, D)`, the decoder's initial state; `decode_step` takes the previous target `tokens`
+    `(batch,)`, `state`, `memory`, `keys` and `source_ids` (for the mask) and returns `log_probs`
+    `(batch, vocab)` and `new_state`. The state packs every decoder layer's states (and Luong's input-feeding
+    vector) side by side, so the runner reorders beams with one gather. Arguments as in `TranslationServing`;
+    `batch_size` is how many sentences the runner encodes at once.
+    """
+    units = model.decoder_units
+    width = _state_parts(model) * units
+    pad_id = model.pad_id
+
+    def pack(state: dict[str, Any]) -> tf.Tensor:
+        return tf.concat([tf.cast(t, tf.float32) for t in tf.nest.flatten(state)], axis=-1)
+
+    # The structure of `model.initial_step_state`, whose leaves `pack` lays side by side.
+    template: dict[str, Any] = {"rnn": tuple((0,) * model.state_count for _ in range(model.decoder_layers))}
+    if model.input_feeding:
+        template["feed"] = 0
+
+    def unpack(state: tf.Tensor) -> dict[str, Any]:
+        return tf.nest.pack_sequence_as(template, tf.split(state, _state_parts(model), axis=-1))
+
+    def encode(source_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        memory, _, decoder_states = model.encode(source_ids, training=False)
+        memory = tf.cast(memory, tf.float32)
+        keys = tf.cast(model.attention.project_values(memory), tf.float32)
+        # luong_dot's keys are the memory itself; an identity keeps the two outputs distinct tensors.
+        return {"memory": memory, "keys": tf.identity(keys),
+                "state": pack(model.initial_step_state(memory, decoder_states))}
+
+    def decode_step(tokens: tf.Tensor, state: tf.Tensor, memory: tf.Tensor, keys: tf.Tensor,
+                    source_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        step = model.step_fn(memory, tf.not_equal(source_ids, pad_id), keys=keys)
+        log_probs, new_state = step(tokens, unpack(state))
+        return {"log_probs": tf.cast(log_probs, tf.float32), "new_state": pack(new_state)}
+
+    memory_dim = 2 * model.encoder_units
+    keys_dim = model.attention_units if model.attention_type == "bahdanau" else (
+        units if model.attention_type == "luong" else memory_dim)
+    rng = np.random.default_rng(0)
+    # Three sentences of 5, 3 and 1 tokens: padding, and a batch and a length other than 1.
+    source_ids = np.zeros((3, 5), np.int32)
+    for row, length in enumerate((5, 3, 1)):
+        source_ids[row, :length] = rng.integers(1, model.source_vocab_size, length)
+    step_example = {
+        "tokens": rng.integers(1, model.target_vocab_size, 3).astype(np.int32),
+        "state": rng.normal(0.0, 0.5, (3, width)).astype(np.float32),
+        "memory": rng.normal(0.0, 0.5, (3, 5, memory_dim)).astype(np.float32),
+        "keys": rng.normal(0.0, 0.5, (3, 5, keys_dim)).astype(np.float32),
+        "source_ids": source_ids,
+    }
+    return PortableExport(
+        model=model,
+        pipeline="translator",
+        functions={
+            "serving_default": PortableFunction(
+                encode, [tf.TensorSpec([None, None], tf.int32, name="source_ids")], {"source_ids": source_ids}),
+            "decode_step": PortableFunction(decode_step, [
+                tf.TensorSpec([None], tf.int32, name="tokens"),
+                tf.TensorSpec([None, width], tf.float32, name="state"),
+                tf.TensorSpec([None, None, memory_dim], tf.float32, name="memory"),
+                tf.TensorSpec([None, None, keys_dim], tf.float32, name="keys"),
+                tf.TensorSpec([None, None], tf.int32, name="source_ids"),
+            ], step_example),
+        },
+        settings={
+            "source_model": "source.model",
+            "target_model": "target.model",
+            "pad_id": pad_id,
+            "bos_id": model.bos_id,
+            "eos_id": model.eos_id,
+            "beam_size": beam_size,
+            "length_penalty": float(length_penalty),
+            "max_length_a": float(max_length_a),
+            "max_length_b": int(max_length_b),
+            "max_length_limit": int(max_length_limit),
+            "max_source_length": int(max_source_length),
+            "punctuation_spaces": punctuation_spaces,
+            "batch_size": int(batch_size),
+        },
+        assets={"source.model": source_model_proto, "target.model": target_model_proto},
+        in_model=("serving_default: source ids -> encoder memory, attention keys, initial decoder state; "
+                  "decode_step: previous token, state, memory, keys, source ids -> next-token log-probs, state"),
+        outside_model=[
+            "text normalisation (NFC, strip, punctuation spaces) and sentencepiece tokenization and "
+            "detokenization: string ops, which neither LiteRT's builtin ops nor ONNX hold",
+            "greedy and beam search over decode_step: a data-dependent loop with a growing output, kept in "
+            "numpy so that beam width and length limit are the caller's choice",
+        ],
+    )
+
+
+__all__ = ["TranslationServing", "translation_portable"]

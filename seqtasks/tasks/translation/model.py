@@ -360,12 +360,15 @@ class TranslationModel(keras.Model):
             state["feed"] = self.initial_feed(memory)
         return state
 
-    def step_fn(self, memory, memory_mask):
+    def step_fn(self, memory, memory_mask, keys=None):
         """A `(tokens, state) -> (log_probs, state)` function over `memory` for seqtasks' searches.
 
         `memory` and `memory_mask` must already have one row per hypothesis (`tile_for_beams` for beam search).
+        `keys` is `attention.project_values(memory)` when the caller has it already (the LiteRT/ONNX export
+        computes it once in its encoder signature).
         """
-        keys = self.attention.project_values(memory)
+        if keys is None:
+            keys = self.attention.project_values(memory)
 
         def step(tokens, state):
             x = self.target_embedding(tokens)

@@ -28,11 +28,12 @@ from seqtasks.metrics.sequence import MaskedTokenAccuracy
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.translation import data as td
 from seqtasks.tasks.translation.config import TranslationConfig
-from seqtasks.tasks.translation.export import TranslationServing
+from seqtasks.tasks.translation.export import TranslationServing, translation_portable
 from seqtasks.tasks.translation.model import TranslationModel
 from seqtasks.tasks.translation.preprocessor import TranslationPreprocessor
 
 if TYPE_CHECKING:
+    from seqtasks.portable import PortableExport
     from seqtasks.runtime.run_dir import RunDir
 
 
@@ -366,6 +367,22 @@ class TranslationTask(Task):
 
     def serving_module(self, model: keras.Model) -> TranslationServing:
         return self.serving(model)
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        assert self.preprocessor is not None
+        e = self.config.eval
+        return translation_portable(
+            model,
+            self.preprocessor.source_tokenizer.model_proto,
+            self.preprocessor.target_tokenizer.model_proto,
+            beam_size=e.beam_size,
+            length_penalty=e.length_penalty,
+            max_length_a=e.max_length_a,
+            max_length_b=e.max_length_b,
+            max_source_length=self.config.data.max_source_length,
+            punctuation_spaces=self.preprocessor.punctuation_spaces,
+            batch_size=max(e.batch_size, 1),
+        )
 
 
 __all__ = ["TranslationTask"]
