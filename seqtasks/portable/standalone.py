@@ -124,6 +124,9 @@ class TranslatorPipeline(Pipeline):
 
     _ASCII_SPACE = " \t\n\v\f\r"  # what TensorFlow's `tf.strings.strip` removes (Python's strip() removes more)
     _NEG = np.float32(-1e9)
+    # TranslationServing.normalize's RE2 patterns, which mean the same in Python's `re`.
+    _SPACE_BEFORE = re.compile("[ \u00a0\u202f\u2009]+([!?:;»])")
+    _SPACE_AFTER = re.compile("«[ \u00a0\u202f\u2009]+")
 
     def __init__(self, session: Session):
         super().__init__(session)
@@ -137,9 +140,6 @@ class TranslatorPipeline(Pipeline):
         self.target_sp = sentencepiece.SentencePieceProcessor(
             model_proto=(self.assets / s["target_model"]).read_bytes())
         self.pad_id, self.bos_id, self.eos_id = int(s["pad_id"]), int(s["bos_id"]), int(s["eos_id"])
-        spaces = "[ \u00a0\u202f\u2009]+"
-        self._space_before = re.compile(spaces + "([!?:;»])")
-        self._space_after = re.compile("«" + spaces)
 
     def normalize(self, text: str) -> str:
         """The SavedModel's input normalisation of one sentence."""
@@ -147,8 +147,8 @@ class TranslatorPipeline(Pipeline):
         policy = self.settings["punctuation_spaces"]
         if policy != "keep":
             space = "\u202f" if policy == "narrow_nbsp" else " "
-            text = self._space_before.sub(space + r"\1", text)
-            text = self._space_after.sub("«" + space, text)
+            text = self._SPACE_BEFORE.sub(space + r"\1", text)
+            text = self._SPACE_AFTER.sub("«" + space, text)
         return text
 
     def source_ids(self, texts: list[str]) -> np.ndarray:
