@@ -10,6 +10,15 @@ with `tf.saved_model.load` in a process that imports only `tensorflow` and `tens
     translator = tf.saved_model.load("RUN/export")
     out = translator.signatures["translate"](source=tf.constant(["How are you?"]))
     [s.decode("utf-8") for s in out["translation"].numpy()], out["score"]
+
+`translation_portable` is the LiteRT/ONNX export (`seqtasks export --format litert|onnx`): the encoder and one
+decoder step are converted; the runner `seqtasks_portable.TranslatorPipeline` does the rest with numpy and
+sentencepiece and reproduces these signatures' translations::
+
+    import seqtasks_portable
+    translator = seqtasks_portable.load("RUN/export-onnx")
+    translator.translate(["How are you?"])                 # greedy, as translate_greedy
+    translator.translate(["How are you?"], beam_width=5)   # beam search, as translate with eval.beam_size=5
 """
 
 from __future__ import annotations
@@ -151,8 +160,23 @@ def translation_portable(
     and `state` `(batch, D)`, the decoder's initial state; `decode_step` takes the previous target `tokens`
     `(batch,)`, `state`, `memory`, `keys` and `source_ids` (for the mask) and returns `log_probs`
     `(batch, vocab)` and `new_state`. The state packs every decoder layer's states (and Luong's input-feeding
-    vector) side by side, so the runner reorders beams with one gather. Arguments as in `TranslationServing`;
-    `batch_size` is how many sentences the runner encodes at once.
+    vector) side by side, so the runner reorders beams with one gather.
+
+    Args:
+        model: a built `TranslationModel`.
+        source_model_proto: serialized sentencepiece model of the source side (`assets/source.model`).
+        target_model_proto: serialized sentencepiece model of the target side (`assets/target.model`).
+        beam_size: the run's beam size (the runner's `beam_width` that `translate` of the SavedModel uses).
+        length_penalty: GNMT length penalty alpha of the beam search.
+        max_length_a: output length limit `ceil(a * source_tokens + b)`, the `a`.
+        max_length_b: the `b`.
+        max_source_length: source tokens kept per sentence.
+        punctuation_spaces: `"keep"`, `"narrow_nbsp"` or `"space"`, as in `TranslationServing`.
+        batch_size: sentences the runner translates at once.
+        max_length_limit: upper bound of every output length (as `TranslationModel.translate_ids`).
+
+    Returns:
+        The `PortableExport` (pipeline `"translator"`).
     """
     units = model.decoder_units
     width = _state_parts(model) * units
