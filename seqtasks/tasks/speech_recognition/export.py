@@ -113,7 +113,8 @@ class SpeechRecognitionServing(ServingModule):
 
 
 def _example_waveforms(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Three zero-padded utterances of different lengths (tone sweeps in noise) for the conversion check."""
+    """Three zero-padded utterances of different lengths (tone sweeps in noise), for the conversion
+    check."""
     rng = np.random.default_rng(0)
     lengths = np.array([sample_rate * 3 // 5, sample_rate * 9 // 20, sample_rate * 3 // 10], np.int32)
     waveforms = np.zeros((lengths.size, int(lengths.max())), np.float32)
@@ -125,23 +126,27 @@ def _example_waveforms(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def speech_portable(
-    model: Any, alphabet: Alphabet, decoder: str = "greedy", beam_width: int = 8,
+    model: Any,
+    alphabet: Alphabet,
+    decoder: str = "greedy",
+    beam_width: int = 8,
     lexicon: list[str] | None = None,
 ) -> PortableExport:
     """The LiteRT/ONNX export of a trained `CTCSpeechModel`.
 
-    Inside the converted model: waveforms `(batch, samples)` float32 at the model's rate, zero-padded, and
-    `lengths` `(batch,)` -> features (log-mel or MFCC: framing, window, RFFT, mel matrix, log, normalisation)
-    -> conv front end -> bidirectional recurrent stack -> `logits` `(batch, frames, classes)` (blank last)
-    and `logit_lengths`. Both converters hold the features (LiteRT's builtin RFFT2D; tf2onnx's RFFT as a
-    product with DFT constants, see `seqtasks.audio.features`). In the runner (`CTCRecognizerPipeline`):
-    resampling, which needs an inverse FFT of run-time length (no LiteRT builtin, no tf2onnx mapping), and
-    CTC decoding, whose output is a string.
+    Inside the converted model: waveforms `(batch, samples)` float32 at the model's rate, zero-padded,
+    and `lengths` `(batch,)` -> features (log-mel or MFCC: framing, window, RFFT, mel matrix, log,
+    normalisation) -> conv front end -> bidirectional recurrent stack -> `logits`
+    `(batch, frames, classes)` (blank last) and `logit_lengths`. Both converters hold the features
+    (LiteRT's builtin RFFT2D; tf2onnx's RFFT as a product with DFT constants; see
+    `seqtasks.audio.features`). In the runner (`seqtasks_portable.CTCRecognizerPipeline`): resampling,
+    whose inverse FFT neither converter holds (LiteRT: `tf.IRFFT` is no builtin; tf2onnx: IRFFT
+    unsupported), and CTC decoding, whose output is a string.
 
     Args:
         model: The trained `CTCSpeechModel`.
         alphabet: Its output characters.
-        decoder: `"greedy"`, `"beam"` or `"lexicon"`, the decoder of the SavedModel's `transcribe`.
+        decoder: `"greedy"`, `"beam"` or `"lexicon"`: the decoder of the SavedModel's `transcribe`.
         beam_width: Beams of the beam search.
         lexicon: The words of lexicon decoding.
     """
@@ -149,34 +154,50 @@ def speech_portable(
 
     def serve(waveforms: tf.Tensor, lengths: tf.Tensor) -> dict[str, tf.Tensor]:
         out = model({"waveform": waveforms, "waveform_length": lengths}, training=False)
-        return {"logits": tf.cast(out["logits"], tf.float32), "logit_lengths": tf.cast(out["logit_lengths"], tf.int32)}
+        return {
+            "logits": tf.cast(out["logits"], tf.float32),
+            "logit_lengths": tf.cast(out["logit_lengths"], tf.int32),
+        }
 
     waveforms, lengths = _example_waveforms(rate)
-    signature = [tf.TensorSpec([None, None], tf.float32, name="waveforms"),
-                 tf.TensorSpec([None], tf.int32, name="lengths")]
+    signature = [
+        tf.TensorSpec([None, None], tf.float32, name="waveforms"),
+        tf.TensorSpec([None], tf.int32, name="lengths"),
+    ]
+    example = {"waveforms": waveforms, "lengths": lengths}
     features = model.featurizer
+    decoding = {
+        "greedy": "greedy (best path)",
+        "beam": f"prefix beam search, width {beam_width}, no LM (the textbook search: TensorFlow's "
+        "differs on a few utterances, see seqtasks.decoding.ctc_lm)",
+        "lexicon": "best path through the lexicon's words (as the SavedModel)",
+    }[decoder]
     return PortableExport(
         model=model,
         pipeline="ctc_recognizer",
-        functions={"serving_default": PortableFunction(serve, signature, {"waveforms": waveforms, "lengths": lengths})},
+        functions={"serving_default": PortableFunction(serve, signature, example)},
         settings={
-            "sample_rate": rate, "alphabet": "".join(alphabet.characters), "blank_index": alphabet.blank_index,
-            "decoder": decoder, "beam_width": beam_width, "lexicon": list(lexicon) if lexicon else None,
-            "features": {"kind": features.kind, "n_fft": features.n_fft, "hop_length": features.hop_length,
-                         "n_mels": features.n_mels, "normalize": features.normalize},
+            "sample_rate": rate,
+            "alphabet": "".join(alphabet.characters),
+            "blank_index": alphabet.blank_index,
+            "decoder": decoder,
+            "beam_width": beam_width,
+            "lexicon": list(lexicon) if lexicon else None,
+            "features": {
+                "kind": features.kind, "n_fft": features.n_fft, "hop_length": features.hop_length,
+                "n_mels": features.n_mels, "normalize": features.normalize,
+            },
             "resample": "fft",
         },
         in_model=(
-            f"waveforms (batch, samples) float32 at {rate} Hz, zero-padded, + lengths (batch,) int32 -> "
-            f"{features.kind} features -> conv front end -> bidirectional {model.cell_type} stack -> "
-            "logits (batch, frames, classes; blank last) + logit_lengths (batch,)"
+            f"waveforms (batch, samples) float32 at {rate} Hz, zero-padded, + lengths (batch,) int32 "
+            f"-> {features.kind} features -> conv front end -> bidirectional {model.cell_type} stack "
+            "-> logits (batch, frames, classes; blank last) + logit_lengths (batch,)"
         ),
         outside_model=[
-            f"resampling to {rate} Hz (FFT method, as the SavedModel): an inverse FFT of run-time length has "
-            "no LiteRT builtin and no tf2onnx mapping",
-            f"CTC decoding ({decoder}{', beam width ' + str(beam_width) if decoder == 'beam' else ''}) in "
-            "numpy: its output is a string; the beam search is the textbook prefix search, which can differ "
-            "from TensorFlow's on a few utterances",
+            f"resampling to {rate} Hz (FFT method, as the SavedModel): neither converter holds its "
+            "inverse FFT",
+            f"CTC decoding in numpy, {decoding}: its output is a string",
         ],
     )
 

@@ -471,8 +471,8 @@ class SpeechRecognitionTask(Task):
         )
 
     def portable_export(self, model: keras.Model) -> PortableExport:
-        """The LiteRT/ONNX export (`export.speech_portable`): waveforms -> logits in the model; resampling and
-        the decoding the SavedModel does (`eval.lexicon` / `eval.decoder`) in the numpy runner."""
+        """The LiteRT/ONNX export (`export.speech_portable`): waveforms -> logits in the model;
+        resampling and the SavedModel's decoding (`eval.lexicon` / `eval.decoder`) in the runner."""
         lexicon = self.lexicon()
         return speech_portable(
             model, self.alphabet, decoder="lexicon" if lexicon else self.config.eval.decoder,
