@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from seqtasks.layers.tracing import portable_target
+
 _LOG_MODES = ("natural", "db")
 _FEATURE_KINDS = ("log_mel", "mfcc")
 
@@ -122,6 +124,15 @@ def power_spectrogram(
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win_length) / win_length)
     left = (n_fft - win_length) // 2
     window = tf.constant(np.pad(window, (left, n_fft - win_length - left)).astype(np.float32))
+    if portable_target() == "onnx":
+        # tf2onnx (1.17) converts RFFT (into a product with DFT constants) only when ComplexAbs is
+        # its sole consumer (ONNX tensors have no complex type), and its ComplexAbs needs a static
+        # (real, imaginary) axis, which it infers only for a 2-D input: frames are flattened around
+        # it. |X|^2 through |X| differs from the TensorFlow path by float32 rounding.
+        flat = tf.reshape(frames * window, [-1, n_fft])
+        magnitude = tf.abs(tf.signal.rfft(flat, fft_length=[n_fft]))
+        magnitude = tf.reshape(magnitude, tf.concat([tf.shape(frames)[:-1], [n_fft // 2 + 1]], 0))
+        return tf.math.square(magnitude) if power == 2.0 else tf.pow(magnitude, power)
     spectrum = tf.signal.rfft(frames * window, fft_length=[n_fft])
     magnitude_sq = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
     if power == 2.0:
@@ -166,8 +177,15 @@ def log_mel_spectrogram(
     if log not in _LOG_MODES:
         raise ValueError(f"Received an invalid value for argument `log`, expected one of {_LOG_MODES}, got {log!r}.")
     spec = power_spectrogram(waveform, n_fft=n_fft, hop_length=hop_length, win_length=win_length, power=power)
-    filters = tf.constant(mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, mel_norm).T)
-    mel = tf.tensordot(spec, filters, axes=[[spec.shape.rank - 1], [0]])
+    filters = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, mel_norm)
+    if portable_target() is not None and spec.shape.rank == 3:
+        # The filterbank as the left operand: the converters' dynamic-range int8 quantization
+        # (LiteRT: a constant right operand of >= 1024 values; onnxruntime: a MatMul's constant B)
+        # would otherwise also quantize the power spectrum to int8 at run time, which cannot hold
+        # its ~100 dB range.
+        mel = tf.linalg.matrix_transpose(tf.matmul(tf.constant(filters), spec, transpose_b=True))
+    else:
+        mel = tf.tensordot(spec, tf.constant(filters.T), axes=[[spec.shape.rank - 1], [0]])
     if log == "natural":
         return tf.math.log(mel + log_offset)
     return power_to_db(mel, amin=amin, top_db=top_db)
@@ -178,6 +196,16 @@ def mfcc(log_mel: tf.Tensor, n_mfcc: int = 13) -> tf.Tensor:
 
     With a dB log-mel (`log="db"`) this is `librosa.feature.mfcc(..., dct_type=2, norm="ortho", lifter=0)`.
     """
+    if portable_target() is not None:
+        # tf.signal.dct goes through an RFFT with a complex scaling that neither the LiteRT
+        # converter (builtin ops) nor tf2onnx holds; the same transform as a product with the
+        # orthonormal DCT-II matrix converts.
+        n = log_mel.shape[-1]
+        k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+        basis = np.cos(np.pi * k * (2 * i + 1) / (2 * n)) * np.sqrt(2.0 / n)
+        basis[0] /= np.sqrt(2.0)
+        basis = tf.constant(basis[:n_mfcc].T.astype(np.float32))
+        return tf.tensordot(log_mel, basis, axes=[[-1], [0]])
     return tf.signal.dct(log_mel, type=2, norm="ortho")[..., :n_mfcc]
 
 
@@ -193,7 +221,9 @@ def normalize_per_utterance(features: tf.Tensor, lengths: tf.Tensor | None = Non
     if lengths is None:
         mask = tf.ones_like(features[..., :1])
     else:
-        mask = tf.cast(tf.sequence_mask(lengths, tf.shape(features)[1]), features.dtype)[..., None]
+        # expand_dims rather than `[..., None]`: LiteRT's builtin StridedSlice has no new_axis_mask.
+        mask = tf.cast(tf.sequence_mask(lengths, tf.shape(features)[1]), features.dtype)
+        mask = tf.expand_dims(mask, -1)
     count = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
     mean = tf.reduce_sum(features * mask, axis=1, keepdims=True) / count
     centered = (features - mean) * mask
@@ -323,7 +353,7 @@ class AudioFeatures(keras.layers.Layer):
             features = normalize_per_utterance(features, frame_lengths)
         else:
             mask = tf.sequence_mask(frame_lengths, tf.shape(features)[1], dtype=features.dtype)
-            features = features * mask[..., None]
+            features = features * tf.expand_dims(mask, -1)
         return features, frame_lengths
 
     def compute_output_shape(self, input_shape, lengths_shape=None):

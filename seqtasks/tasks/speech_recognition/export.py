@@ -11,6 +11,10 @@ Signatures (both load with `tf.saved_model.load` in a process that never imports
 
 The runtime saves the module (`seqtasks.runtime.export.export_atomically`).
 
+LiteRT / ONNX (`speech_portable`, `seqtasks export --format litert|onnx`): the converted model takes padded
+waveforms at the model's rate and returns CTC logits (features, conv front end and recurrent stack inside it);
+resampling and CTC decoding run in the numpy runner (`seqtasks_portable.CTCRecognizerPipeline`).
+
 Example (no seqtasks needed)::
 
     import soundfile, tensorflow as tf
@@ -26,11 +30,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from seqtasks.audio.resample import resample
 from seqtasks.data.transcripts import Alphabet
 from seqtasks.decoding.ctc import ctc_decode
+from seqtasks.portable import PortableExport, PortableFunction
 from seqtasks.runtime.export import ServingModule
 
 INFO_FILE = "speech_model.json"
@@ -106,4 +112,94 @@ class SpeechRecognitionServing(ServingModule):
         }
 
 
-__all__ = ["INFO_FILE", "SpeechRecognitionServing"]
+def _example_waveforms(sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three zero-padded utterances of different lengths (tone sweeps in noise), for the conversion
+    check."""
+    rng = np.random.default_rng(0)
+    lengths = np.array([sample_rate * 3 // 5, sample_rate * 9 // 20, sample_rate * 3 // 10], np.int32)
+    waveforms = np.zeros((lengths.size, int(lengths.max())), np.float32)
+    for row, n in enumerate(lengths):
+        t = np.arange(n) / sample_rate
+        sweep = np.sin(2 * np.pi * (200.0 + 400.0 * (row + 1) * t) * t)
+        waveforms[row, :n] = 0.3 * sweep + 0.02 * rng.standard_normal(n)
+    return waveforms, lengths
+
+
+def speech_portable(
+    model: Any,
+    alphabet: Alphabet,
+    decoder: str = "greedy",
+    beam_width: int = 8,
+    lexicon: list[str] | None = None,
+) -> PortableExport:
+    """The LiteRT/ONNX export of a trained `CTCSpeechModel`.
+
+    Inside the converted model: waveforms `(batch, samples)` float32 at the model's rate, zero-padded,
+    and `lengths` `(batch,)` -> features (log-mel or MFCC: framing, window, RFFT, mel matrix, log,
+    normalisation) -> conv front end -> bidirectional recurrent stack -> `logits`
+    `(batch, frames, classes)` (blank last) and `logit_lengths`. Both converters hold the features
+    (LiteRT's builtin RFFT2D; tf2onnx's RFFT as a product with DFT constants; see
+    `seqtasks.audio.features`). In the runner (`seqtasks_portable.CTCRecognizerPipeline`): resampling,
+    whose inverse FFT neither converter holds (LiteRT: `tf.IRFFT` is no builtin; tf2onnx: IRFFT
+    unsupported), and CTC decoding, whose output is a string.
+
+    Args:
+        model: The trained `CTCSpeechModel`.
+        alphabet: Its output characters.
+        decoder: `"greedy"`, `"beam"` or `"lexicon"`: the decoder of the SavedModel's `transcribe`.
+        beam_width: Beams of the beam search.
+        lexicon: The words of lexicon decoding.
+    """
+    rate = int(model.sample_rate)
+
+    def serve(waveforms: tf.Tensor, lengths: tf.Tensor) -> dict[str, tf.Tensor]:
+        out = model({"waveform": waveforms, "waveform_length": lengths}, training=False)
+        return {
+            "logits": tf.cast(out["logits"], tf.float32),
+            "logit_lengths": tf.cast(out["logit_lengths"], tf.int32),
+        }
+
+    waveforms, lengths = _example_waveforms(rate)
+    signature = [
+        tf.TensorSpec([None, None], tf.float32, name="waveforms"),
+        tf.TensorSpec([None], tf.int32, name="lengths"),
+    ]
+    example = {"waveforms": waveforms, "lengths": lengths}
+    features = model.featurizer
+    decoding = {
+        "greedy": "greedy (best path)",
+        "beam": f"prefix beam search, width {beam_width}, no LM (the textbook search: TensorFlow's "
+        "differs on a few utterances, see seqtasks.decoding.ctc_lm)",
+        "lexicon": "best path through the lexicon's words (as the SavedModel)",
+    }[decoder]
+    return PortableExport(
+        model=model,
+        pipeline="ctc_recognizer",
+        functions={"serving_default": PortableFunction(serve, signature, example)},
+        settings={
+            "sample_rate": rate,
+            "alphabet": "".join(alphabet.characters),
+            "blank_index": alphabet.blank_index,
+            "decoder": decoder,
+            "beam_width": beam_width,
+            "lexicon": list(lexicon) if lexicon else None,
+            "features": {
+                "kind": features.kind, "n_fft": features.n_fft, "hop_length": features.hop_length,
+                "n_mels": features.n_mels, "normalize": features.normalize,
+            },
+            "resample": "fft",
+        },
+        in_model=(
+            f"waveforms (batch, samples) float32 at {rate} Hz, zero-padded, + lengths (batch,) int32 "
+            f"-> {features.kind} features -> conv front end -> bidirectional {model.cell_type} stack "
+            "-> logits (batch, frames, classes; blank last) + logit_lengths (batch,)"
+        ),
+        outside_model=[
+            f"resampling to {rate} Hz (FFT method, as the SavedModel): neither converter holds its "
+            "inverse FFT",
+            f"CTC decoding in numpy, {decoding}: its output is a string",
+        ],
+    )
+
+
+__all__ = ["INFO_FILE", "SpeechRecognitionServing", "speech_portable"]

@@ -123,13 +123,15 @@ class ConvFrontEnd(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, lengths):
-        x = inputs[..., None]
+        # expand_dims rather than `[..., None]`: LiteRT's builtin StridedSlice has no new_axis_mask.
+        x = tf.expand_dims(inputs, -1)
         pad = self.kernel_size // 2
         lengths = tf.cast(lengths, tf.int32)
         for conv, stride in zip(self.convs, self.time_strides, strict=True):
             x = conv(tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]))
             lengths = conv_output_length(lengths, self.kernel_size, stride)
-            x = x * tf.sequence_mask(lengths, tf.shape(x)[1], dtype=x.dtype)[:, :, None, None]
+            mask = tf.sequence_mask(lengths, tf.shape(x)[1], dtype=x.dtype)
+            x = x * tf.reshape(mask, [tf.shape(mask)[0], tf.shape(mask)[1], 1, 1])
         batch, frames = tf.shape(x)[0], tf.shape(x)[1]
         x = tf.reshape(x, [batch, frames, x.shape[2] * x.shape[3]])
         return x, lengths

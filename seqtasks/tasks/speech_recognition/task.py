@@ -46,6 +46,7 @@ from seqtasks.data.transcripts import Alphabet
 from seqtasks.data.utterances import BadAudioReport, Utterance, UtteranceLoader, scan_for_scoring
 from seqtasks.decoding.ctc import ctc_decode
 from seqtasks.errors import ConfigError, DataError
+from seqtasks.portable import PortableExport
 from seqtasks.runtime.registry import register_task
 from seqtasks.runtime.task import Task, copy_matching_weights
 from seqtasks.tasks.speech_recognition.config import (
@@ -61,7 +62,7 @@ from seqtasks.tasks.speech_recognition.data import (
     read_sources,
     read_user_data,
 )
-from seqtasks.tasks.speech_recognition.export import SpeechRecognitionServing
+from seqtasks.tasks.speech_recognition.export import SpeechRecognitionServing, speech_portable
 from seqtasks.tasks.speech_recognition.model import CTCSpeechModel, conv_output_length
 from seqtasks.tasks.speech_recognition.preprocessor import SpeechRecognitionPreprocessor
 
@@ -465,6 +466,15 @@ class SpeechRecognitionTask(Task):
         `eval.decoder` say."""
         lexicon = self.lexicon()
         return SpeechRecognitionServing(
+            model, self.alphabet, decoder="lexicon" if lexicon else self.config.eval.decoder,
+            beam_width=self.config.eval.beam_width, lexicon=lexicon,
+        )
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        """The LiteRT/ONNX export (`export.speech_portable`): waveforms -> logits in the model;
+        resampling and the SavedModel's decoding (`eval.lexicon` / `eval.decoder`) in the runner."""
+        lexicon = self.lexicon()
+        return speech_portable(
             model, self.alphabet, decoder="lexicon" if lexicon else self.config.eval.decoder,
             beam_width=self.config.eval.beam_width, lexicon=lexicon,
         )

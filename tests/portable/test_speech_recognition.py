@@ -1,0 +1,323 @@
+"""Speech recognition's LiteRT/ONNX exports: the waveform -> logits model (features inside) runs in
+its runtime without TensorFlow, and the numpy runner's resampling and CTC decoders give the
+SavedModel's transcripts.
+
+Two tiny runs on real FSDD recordings: a 2-layer bidirectional GRU on log-mel features decoding with
+the digit lexicon (the default), and a 2-layer bidirectional LSTM on MFCCs decoding greedily.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqtasks.audio.io import load_audio
+from seqtasks.audio.resample import resample
+from seqtasks.decoding.ctc import ctc_decode
+from seqtasks.decoding.ctc_lm import CTCLMDecoder
+from seqtasks.decoding.lexicon import LexiconCTCDecoder
+from seqtasks.portable import standalone
+from seqtasks.runtime import commands
+from tests.conftest import SHARED_DATA
+
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tf2onnx")
+
+TINY = [
+    "data.train_utterances=16",
+    "data.validation_utterances=4",
+    "data.test_utterances=4",
+    "data.max_digits=2",
+    "model.units=8",
+    "model.num_layers=2",
+    "model.conv_filters=4,4",
+    "model.n_mels=16",
+    "model.freq_mask_width=2",
+    "train.epochs=1",
+    "train.batch_size=8",
+    "eval.batch_size=8",
+    "eval.beam_width=4",
+    "train.verbose=none",
+    "train.max_minutes=0",
+    "train.checkpoint_every_steps=0",
+    "data.validation_indices=5",
+]
+RUNS = {
+    "gru": ["model.cell_type=gru"],  # eval.lexicon=auto: the ten digit words
+    "lstm": ["model.cell_type=lstm", "model.features=mfcc", "eval.lexicon=", "eval.decoder=greedy"],
+}
+SPEAKERS = ("george", "jackson")
+INDICES = (0, 1, 5, 10, 11)
+# The quantized exports' logits may differ from TensorFlow's by this much, relative to their largest
+# magnitude (at least 1). Measured on the tiny GRU: LiteRT float16 6e-4, ONNX dynamic_int8 5e-3;
+# before the mel filterbank was kept out of int8 (`seqtasks.audio.features`), dynamic_int8 gave 0.27
+# (LiteRT) and 0.25 (ONNX).
+QUANTIZED_TOLERANCE = 0.05
+
+# Loads the export's own runner with TensorFlow, Keras and seqtasks unimportable and runs its
+# pipeline on the utterances of each .npz (`a0, a1, ...` at `rate`); prints one JSON object of
+# logits and transcripts per file.
+STANDALONE = """
+import importlib.util, json, sys
+for name in ("tensorflow", "keras", "seqtasks", "tf2onnx", "librosa", "scipy"):
+    sys.modules[name] = None
+import numpy as np
+path = sys.argv[1] + "/seqtasks_portable.py"
+spec = importlib.util.spec_from_file_location("seqtasks_portable", path)
+runner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(runner)
+model = runner.load(sys.argv[1])
+results = []
+for path in sys.argv[2:]:
+    data = np.load(path)
+    audio, rate = [data[f"a{i}"] for i in range(len(data.files) - 1)], int(data["rate"])
+    results.append({
+        "class": type(model).__name__,
+        "logits": [x.tolist() for x in model.logits_batch(audio, rate)],
+        "configured": [model.transcribe(a, rate) for a in audio],
+        "batch": model.transcribe_batch(audio, rate),
+        "greedy": model.transcribe_batch(audio, rate, decoder="greedy"),
+        "beam": model.transcribe_batch(audio, rate, decoder="beam"),
+    })
+print(json.dumps(results))
+"""
+
+
+def _recordings(root):
+    folder = root / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    for speaker in SPEAKERS:
+        for digit in range(10):
+            for index in INDICES:
+                name = f"{digit}_{speaker}_{index}.wav"
+                shutil.copy(SHARED_DATA / "fsdd" / "recordings" / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    if not (SHARED_DATA / "fsdd" / "recordings").is_dir():
+        pytest.skip(f"FSDD recordings absent under {SHARED_DATA} (CI provides them)")
+    root = tmp_path_factory.mktemp("speech_portable")
+    recordings = _recordings(root / "data")
+    for name, overrides in RUNS.items():
+        commands.train(
+            "speech_recognition",
+            root / name,
+            overrides=[*TINY, *overrides],
+            data_dir=str(root / "data"),
+        )
+    return root, recordings
+
+
+_LOADED: dict = {}
+
+
+def _trained(run):
+    """The run's SavedModel (exported by training), its in-process task and model; loaded once."""
+    if run not in _LOADED:
+        _LOADED[run] = (tf.saved_model.load(str(run / "export")), *commands.load_trained(run))
+    return _LOADED[run]
+
+
+def _utterances(recordings, rate):
+    """Five real test utterances at `rate`: three of connected digits (one speaker, 0.1 s apart),
+    two single digits."""
+
+    def read(digit, speaker):
+        return load_audio(recordings / f"{digit}_{speaker}_0.wav", rate)
+
+    gap = np.zeros(rate // 10, np.float32)
+    return [
+        np.concatenate([read(3, "george"), gap, read(1, "george"), gap, read(4, "george")]),
+        np.concatenate([read(9, "jackson"), gap, read(2, "jackson")]),
+        np.concatenate([read(7, "george"), gap, read(0, "george")]),
+        read(5, "jackson"),
+        read(8, "george"),
+    ]
+
+
+def _run_standalone(folder, inputs, tmp_path):
+    """The runner's results for each `(audio, rate)` of `inputs`, without TensorFlow."""
+    paths = []
+    for i, (audio, rate) in enumerate(inputs):
+        paths.append(tmp_path / f"audio{i}.npz")
+        np.savez(paths[-1], rate=rate, **{f"a{j}": a for j, a in enumerate(audio)})
+    done = subprocess.run(
+        [sys.executable, "-c", STANDALONE, str(folder), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _reference(run, audio, rate):
+    """What TensorFlow gives: the SavedModel's transcripts, and the in-process model's logits and
+    greedy / beam transcripts (TensorFlow resamples in the graph)."""
+    served, task, model = _trained(run)
+    transcripts, logits, greedy, beam = [], [], [], []
+    for waveform in audio:
+        transcripts.append(
+            served.transcribe(waveform=tf.constant(waveform), sample_rate=tf.constant(rate))[
+                "transcript"
+            ]
+            .numpy()
+            .decode()
+        )
+        at_rate = resample(tf.constant(waveform), tf.constant(rate), task.sample_rate)
+        out = model(
+            {"waveform": at_rate[None], "waveform_length": tf.shape(at_rate)[:1]}, training=False
+        )
+        logits.append(out["logits"][0].numpy())
+        characters = list(task.alphabet.characters)
+        greedy.append(
+            ctc_decode(out["logits"], out["logit_lengths"], characters)[0].numpy().decode()
+        )
+        beam.append(
+            CTCLMDecoder(
+                characters,
+                None,
+                beam_width=task.config.eval.beam_width,
+                top_k=None,
+                prune_log_prob=-np.inf,
+            )(out["logits"].numpy(), out["logit_lengths"].numpy())[0]
+        )
+    return {"transcripts": transcripts, "logits": logits, "greedy": greedy, "beam": beam}
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_export_transcribes_in_its_runtime_without_tensorflow_like_the_saved_model(
+    runs, tmp_path, fmt, cell
+):
+    root, recordings = runs
+    run = root / cell
+    out = commands.export(run, fmt=fmt)
+    description = json.loads((out / "export.json").read_text())
+    assert description["pipeline"] == "ctc_recognizer" and description["quantize"] == "none"
+    settings = description["settings"]
+    assert (
+        settings["decoder"] == ("lexicon" if cell == "gru" else "greedy")
+        and settings["sample_rate"] == 8000
+    )
+    assert [s["name"] for s in description["signatures"]["serving_default"]["inputs"]] == [
+        "waveforms",
+        "lengths",
+    ]
+    assert "waveforms" in description["in_model"] and any(
+        "resampling" in s for s in description["outside_model"]
+    )
+
+    audio = _utterances(recordings, 8000)
+    want = _reference(run, audio, 8000)
+    inputs = [(audio, 8000)]
+    if cell == "gru":  # and real 16 kHz recordings into the 8 kHz model: resampled by the runner
+        audio16 = _utterances(recordings, 16000)
+        inputs.append((audio16, 16000))
+    got, *resampled = _run_standalone(out, inputs, tmp_path)
+    assert got["class"] == "CTCRecognizerPipeline"
+    for mine, theirs in zip(got["logits"], want["logits"], strict=True):
+        mine = np.asarray(mine, np.float32)
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(
+            mine, theirs, atol=1e-4 * max(1.0, float(np.abs(theirs).max())), rtol=0
+        )
+    assert got["configured"] == want["transcripts"] and got["batch"] == want["transcripts"]
+    assert got["greedy"] == want["greedy"] and got["beam"] == want["beam"]
+    assert any(got["greedy"]) and any(got["beam"])
+    if cell == "gru":  # the lexicon decoder spells digit words only
+        words = set(settings["lexicon"])
+        assert all(t and set(t.split()) <= words for t in got["configured"]), got["configured"]
+        (got16,) = resampled
+        want16 = _reference(run, audio16, 16000)
+        for mine, theirs in zip(got16["logits"], want16["logits"], strict=True):
+            # numpy resamples in float64, TensorFlow in float32: the waveforms differ by float32
+            # rounding.
+            np.testing.assert_allclose(
+                np.asarray(mine), theirs, atol=1e-3 * max(1.0, float(np.abs(theirs).max()))
+            )
+        assert got16["configured"] == want16["transcripts"] and got16["greedy"] == want16["greedy"]
+    else:  # the SavedModel decodes greedily
+        assert want["transcripts"] == want["greedy"]
+
+
+def test_a_dynamic_int8_export_stays_within_the_documented_tolerance(runs, tmp_path):
+    root, recordings = runs
+    out = commands.export(
+        root / "gru", export_dir=tmp_path / "q", fmt="onnx", quantize="dynamic_int8"
+    )
+    description = json.loads((out / "export.json").read_text())
+    assert description["quantize"] == "dynamic_int8"
+    (diff,) = [
+        d
+        for where, d in description["verification"]["outputs"].items()
+        if where.endswith("/logits")
+    ]
+    assert diff["max_abs_diff"] <= QUANTIZED_TOLERANCE * max(1.0, diff["scale"])
+    # The network's weights are int8 (onnxruntime quantizes every MatMul/Conv), the features' mel
+    # projection not.
+    onnx = pytest.importorskip("onnx")
+    integer = [
+        n.name
+        for n in onnx.load(str(out / "model.onnx")).graph.node
+        if n.op_type.endswith("Integer")
+    ]
+    assert integer and not [name for name in integer if "features" in name], integer
+    audio = _utterances(recordings, 8000)
+    want = _reference(root / "gru", audio, 8000)
+    (got,) = _run_standalone(out, [(audio, 8000)], tmp_path)
+    for mine, theirs in zip(got["logits"], want["logits"], strict=True):
+        scale = max(1.0, float(np.abs(theirs).max()))
+        assert float(np.abs(np.asarray(mine) - theirs).max()) <= QUANTIZED_TOLERANCE * scale
+
+
+def test_the_runner_decoders_and_resampler_match_seqtasks():
+    """The runner's numpy twins against seqtasks' own (TensorFlow graph and numpy) decoders and
+    resampler, on peaked random logits; no model needed."""
+    rng = np.random.default_rng(3)
+    alphabet = " abcdefghinorstuvwxz"
+    blank = len(alphabet)
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    index = {c: i for i, c in enumerate(alphabet)}
+    graph_lexicon = LexiconCTCDecoder([[index[c] for c in w] for w in words], index[" "], blank)
+    runner_lexicon = standalone.CTCLexiconDecoder(
+        [[index[c] for c in w] for w in words], index[" "], blank
+    )
+    beam = CTCLMDecoder(alphabet, None, beam_width=4, top_k=None, prune_log_prob=-np.inf)
+    for frames in (
+        0,
+        1,
+        3,
+        17,
+        40,
+    ):  # row 0 of a batch padded to 40 frames (TensorFlow's decoders need one)
+        logits = (rng.standard_normal((2, 40, blank + 1)) * 3.0).astype(np.float32)
+        lengths = tf.constant([frames, 40])
+        mine = logits[0, :frames]
+        want_greedy = ctc_decode(logits, lengths, list(alphabet))[0].numpy().decode()
+        assert "".join(alphabet[i] for i in standalone.ctc_greedy(mine, blank)) == want_greedy
+        ids, n = graph_lexicon.decode(tf.constant(logits), lengths)
+        assert runner_lexicon(mine) == ids.numpy()[0, : int(n[0])].tolist()
+        want_beam = beam(mine[None], [frames])[0]
+        assert "".join(alphabet[i] for i in standalone.ctc_prefix_beam(mine, blank, 4)) == want_beam
+    for n, orig, new in (
+        (1000, 16000, 8000),
+        (999, 8000, 16000),
+        (441, 44100, 8000),
+        (10, 8000, 8000),
+        (0, 16000, 8000),
+    ):
+        waveform = rng.standard_normal(n).astype(np.float32)
+        want = resample(tf.constant(waveform), tf.constant(orig), new).numpy()
+        got = standalone.resample_fft(waveform, orig, new)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-5)
