@@ -13,6 +13,7 @@ what runs inside the model and what runs here (tokenization, label names, sampli
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -279,7 +280,92 @@ class ClassifierPipeline(Pipeline):
                 "label_ids": label_ids, "logits": logits}
 
 
-PIPELINES: dict[str, type[Pipeline]] = {"memory": MemoryPipeline, "classifier": ClassifierPipeline}
+class CharGeneratorPipeline(Pipeline):
+    """The char-RNN (text generation); `generate` and `score` mirror the SavedModel's signatures.
+
+    `generate(prompt: str, num_chars: int, temperature=1.0, top_k=0, top_p=1.0, seed=None) -> str`:
+    the continuation only (not the prompt). The prompt is read once (`serving_default`, which also
+    returns the states), then each character is one `step` call carrying the states; the unknown
+    character is never emitted. `temperature <= 0` is greedy (the argmax, as the SavedModel's
+    `generate`); otherwise sampling at `temperature`, among the `top_k` likeliest characters when
+    `top_k > 0`, else among those whose probabilities before them add up to less than `top_p` when
+    `top_p < 1` (numpy's generator, seeded by `seed`: the same draws as TensorFlow's are not
+    possible, so sampled text differs from the SavedModel's). An empty prompt starts from "\\n".
+
+    `score(text: str) -> float`: bits per character of `text[1:]` given the characters before it,
+    from a zero state (the SavedModel's `score` `bits_per_char`; 0.0 for texts shorter than 2).
+    """
+
+    def __init__(self, session: Session):
+        super().__init__(session)
+        vocabulary_file = self.assets / self.settings["vocabulary"]
+        vocabulary = json.loads(vocabulary_file.read_text(encoding="utf-8"))
+        self.chars: list[str] = list(vocabulary["chars"])
+        self.unknown_id = int(self.settings["unknown_id"])
+        self._index = {c: i + 1 for i, c in enumerate(self.chars)}
+        self._table = ["\ufffd", *self.chars]
+
+    def encode(self, text: str) -> np.ndarray:
+        """Character ids of `text` (characters outside the vocabulary -> the unknown id)."""
+        return np.asarray([self._index.get(c, self.unknown_id) for c in text], np.int32)
+
+    def decode(self, ids: Any) -> str:
+        return "".join(self._table[int(i)] for i in ids)
+
+    def _states(self, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {f"state_{name}": out[f"next_state_{name}"] for name in self.settings["states"]}
+
+    def generate(self, prompt: str, num_chars: int, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int | None = None) -> str:
+        if num_chars <= 0:
+            return ""
+        rng = np.random.default_rng(seed)
+        ids = self.encode(prompt)
+        if ids.size == 0:
+            ids = np.asarray([self.settings["start_id"]], np.int32)
+        out = self.session.run("serving_default", ids=ids[None, :])
+        logits, states = out["logits"][0, -1], self._states(out)
+        chosen = []
+        for i in range(num_chars):
+            logits = logits.astype(np.float32).copy()
+            logits[self.unknown_id] += np.float32(-1e9)
+            next_id = self._pick(logits, temperature, top_k, top_p, rng)
+            chosen.append(next_id)
+            if i + 1 < num_chars:
+                out = self.session.run("step", ids=np.asarray([next_id], np.int32), **states)
+                logits, states = out["logits"][0], self._states(out)
+        return self.decode(chosen)
+
+    @staticmethod
+    def _pick(logits: np.ndarray, temperature: float, top_k: int, top_p: float,
+              rng: np.random.Generator) -> int:
+        if temperature <= 0:
+            return int(np.argmax(logits))
+        scaled = logits.astype(np.float64) / max(float(temperature), 1e-6)
+        order = np.argsort(-scaled, kind="stable")
+        if top_k > 0:
+            order = order[:top_k]
+        elif top_p < 1.0:
+            probs = softmax(scaled[order])
+            before = np.cumsum(probs) - probs
+            order = order[before < top_p]  # the likeliest character is always kept
+        probs = softmax(scaled[order])
+        return int(order[rng.choice(len(order), p=probs)])
+
+    def score(self, text: str) -> float:
+        ids = self.encode(text)
+        if ids.size < 2:
+            return 0.0
+        logits = self.session.run("serving_default", ids=ids[None, :-1])["logits"][0]
+        logits = logits.astype(np.float64)
+        shifted = logits - logits.max(-1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        nats = -log_probs[np.arange(ids.size - 1), ids[1:]].mean()
+        return float(nats / math.log(2.0))
+
+
+PIPELINES: dict[str, type[Pipeline]] = {"memory": MemoryPipeline, "classifier": ClassifierPipeline,
+                                         "char_generator": CharGeneratorPipeline}
 
 
 def load(folder: str | os.PathLike, num_threads: int | None = None) -> Pipeline:

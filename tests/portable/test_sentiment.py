@@ -27,9 +27,11 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
 tf_text = pytest.importorskip("tensorflow_text")
 
+# 32 units: weight matrices large enough (>= 1024 values) for the quantizers to quantize them.
 TINY = ["data.vocab_size=60", "data.max_length=12", "data.num_buckets=2",
-        "data.validation_split=0.25", "model.embedding_dim=8", "model.units=6", "train.batch_size=8",
-        "train.epochs=3", "train.learning_rate=0.02", "export.after_train=false"]
+        "data.validation_split=0.25", "model.embedding_dim=8", "model.units=32",
+        "train.batch_size=8", "train.epochs=3", "train.learning_rate=0.02",
+        "export.after_train=false"]
 VARIANTS = {
     # the default model: bidirectional GRU, mean+max pooling, head_tail truncation
     "bigru_mean_max": [],
@@ -137,7 +139,7 @@ def test_quantized_export_stays_close_to_the_saved_model(runs, tmp_path, fmt, qu
     got = _run_standalone(out, tmp_path)
     _, probabilities = _saved_model_outputs(run)
     # Documented tolerance for quantized weights: probabilities within 0.02 of the float32
-    # SavedModel's.
+    # SavedModel's (measured: 3e-3 for ONNX dynamic_int8, 3e-4 LiteRT dynamic_int8, 7e-5 float16).
     np.testing.assert_allclose(got["probabilities"], probabilities, atol=0.02)
 
 
