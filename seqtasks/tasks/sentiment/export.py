@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from seqtasks.portable import PortableExport, PortableFunction
 from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.sentiment.data import PAD_ID
-from seqtasks.tasks.sentiment.preprocessor import SentimentTokenizer
+from seqtasks.tasks.sentiment.preprocessor import SPM_ASSET, SentimentTokenizer
 
 
 class SentimentServing(ServingModule):
@@ -60,4 +62,76 @@ class SentimentServing(ServingModule):
         return {"serving_default": self.serve}
 
 
-__all__ = ["SentimentServing"]
+def sentencepiece_settings(spm_model: bytes) -> dict[str, Any]:
+    """What the runner's tokenizer needs to know about a sentencepiece model besides what the
+    `sentencepiece` package tells it: the model type, byte fallback and the user-defined pieces."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    proto = pb.ModelProto()
+    proto.ParseFromString(spm_model)
+    model_type = pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type).lower()
+    user_defined = [i for i, piece in enumerate(proto.pieces)
+                    if piece.type == pb.ModelProto.SentencePiece.USER_DEFINED]
+    return {"model_type": model_type, "byte_fallback": bool(proto.trainer_spec.byte_fallback),
+            "user_defined_ids": user_defined}
+
+
+def sentiment_portable(
+    model: keras.Model,
+    spm_model: bytes,
+    class_names: Sequence[str],
+    max_length: int,
+    truncate: str,
+    clean: bool,
+) -> PortableExport:
+    """The LiteRT/ONNX export: padded token ids in, logits and probabilities out.
+
+    Inside the model: embedding (id 0 = padding, masked) -> recurrent encoder -> pooling ->
+    classifier -> softmax. In the runner (`seqtasks_portable.ClassifierPipeline`): the cleaning of
+    `clean_text_tf`, sentencepiece (the model file is the asset `spm.model`), truncation, padding
+    and the label names; neither format has string or sentencepiece ops among its builtins.
+
+    Args:
+        model: The classifier (token ids -> logits).
+        spm_model: The run's serialized sentencepiece model.
+        class_names: The class names in class-id order.
+        max_length: The run's `data.max_length`.
+        truncate: The run's `data.truncate`.
+        clean: The run's `data.clean_html`.
+    """
+
+    def serve(token_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = tf.cast(model(token_ids, training=False), tf.float32)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    vocab_size = int(model.get_layer("embedding").input_dim)
+    rng = np.random.default_rng(0)
+    # Rows of different lengths (the last one padding after one step), as the runner batches them.
+    example = rng.integers(1, vocab_size, (3, 7)).astype(np.int32)
+    example[1, 4:] = PAD_ID
+    example[2, 1:] = PAD_ID
+    spec = tf.TensorSpec([None, None], tf.int32, name="token_ids")
+    return PortableExport(
+        model=model,
+        pipeline="classifier",
+        functions={"serving_default": PortableFunction(serve, [spec], {"token_ids": example})},
+        settings={
+            "class_names": [str(c) for c in class_names],
+            "max_length": int(max_length),
+            "truncate": truncate,
+            "clean_html": bool(clean),
+            "pad_id": PAD_ID,
+            "tokenizer": {"file": SPM_ASSET, **sentencepiece_settings(spm_model)},
+        },
+        assets={SPM_ASSET: bytes(spm_model)},
+        in_model="token_ids (batch, T) int32, 0 = padding, T >= 1 -> logits, probabilities",
+        outside_model=[
+            "text cleaning (<br /> and ASCII whitespace runs -> one space): no string ops",
+            "sentencepiece tokenization (assets/spm.model): no sentencepiece builtin op",
+            "truncation to max_length and padding with id 0: on the token lists",
+            "label names: strings stay outside the model",
+        ],
+    )
+
+
+__all__ = ["SentimentServing", "sentencepiece_settings", "sentiment_portable"]

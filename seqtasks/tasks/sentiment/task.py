@@ -23,10 +23,11 @@ from seqtasks.metrics.classification import (
     format_report,
     plot_confusion_matrix,
 )
+from seqtasks.portable import PortableExport
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.sentiment import data as sd
 from seqtasks.tasks.sentiment.config import SentimentConfig
-from seqtasks.tasks.sentiment.export import SentimentServing
+from seqtasks.tasks.sentiment.export import SentimentServing, sentiment_portable
 from seqtasks.tasks.sentiment.model import build_classifier, transfer_encoder
 from seqtasks.tasks.sentiment.preprocessor import SentimentPreprocessor, TrainingTexts
 
@@ -311,6 +312,12 @@ class SentimentTask(Task):
     def serving_module(self, model: keras.Model) -> SentimentServing:
         assert self.preprocessor is not None
         return SentimentServing(model, self.preprocessor.tokenizer, self.class_names)
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        assert self.preprocessor is not None
+        tokenizer = self.preprocessor.tokenizer
+        return sentiment_portable(model, self.preprocessor.spm_model, self.class_names,
+                                  tokenizer.max_length, tokenizer.truncate, tokenizer.clean)
 
 
 __all__ = ["SentimentTask"]

@@ -17,15 +17,18 @@ file travels with the export as the SavedModel asset `assets/vocabulary.json` (`
 
 from __future__ import annotations
 
+import inspect
 import math
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from seqtasks.decoding.generation import batch_major_ids
 from seqtasks.decoding.samplers import GreedySampler, TemperatureSampler, TopKSampler, TopPSampler
+from seqtasks.portable import PortableExport, PortableFunction
 from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.text_generation.model import CharLanguageModel
 from seqtasks.tasks.text_generation.preprocessor import UNKNOWN_ID, VOCABULARY_FILE, CharVocabulary
@@ -146,3 +149,72 @@ class TextGenerationServing(ServingModule):
             "generate_batch": self.generate_batch.get_concrete_function(),
             "score": self.score.get_concrete_function(),
         }
+
+
+def text_generation_portable(model: CharLanguageModel, vocab: CharVocabulary) -> PortableExport:
+    """The LiteRT/ONNX export: two signatures of the char-RNN, state in and state out.
+
+    * `serving_default`: `ids` (batch, T) int32 from zero states -> `logits` (batch, T, vocab) and
+      the states after the last step (`next_state_<layer>_<k>`): scoring a text, reading a prompt.
+    * `step`: `ids` (batch,) int32 and the states (`state_<layer>_<k>`, (batch, units) float32) ->
+      `logits` (batch, vocab) and the next states, so generating costs one step per character.
+
+    In the runner (`seqtasks_portable.CharGeneratorPipeline`): characters <-> ids (the asset
+    `vocabulary.json`, the SavedModel's file), the sampling loop (greedy, temperature, top-k,
+    top-p with numpy's random generator) and the bits-per-character sum of `score`.
+    """
+    template = model.initial_states(1)
+    names = [f"{layer}_{k}" for layer, states in enumerate(template) for k in range(len(states))]
+    units = model.backbone.units
+    state_specs = [tf.TensorSpec([None, units], tf.float32, name=f"state_{n}") for n in names]
+
+    def named_states(states: Any) -> dict[str, tf.Tensor]:
+        flat = tf.nest.flatten(states)
+        return {f"next_state_{n}": tf.cast(s, tf.float32) for n, s in zip(names, flat, strict=True)}
+
+    def sequence(ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits, states = model.step(ids, model.initial_states(tf.shape(ids)[0]))
+        return {"logits": tf.cast(logits, tf.float32), **named_states(states)}
+
+    def step(ids: tf.Tensor, *states: tf.Tensor) -> dict[str, tf.Tensor]:
+        flat = [tf.cast(s, model.backbone.compute_dtype) for s in states]
+        logits, new_states = model.step(ids[:, None], tf.nest.pack_sequence_as(template, flat))
+        return {"logits": tf.cast(logits[:, 0], tf.float32), **named_states(new_states)}
+
+    # The converters call the function with one named argument per input (as many as the cell type
+    # has states), so it gets a signature naming them.
+    step.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+         for name in ["ids", *(spec.name for spec in state_specs)]])
+
+    rng = np.random.default_rng(0)
+    sequence_example = {"ids": rng.integers(0, vocab.size, (2, 9)).astype(np.int32)}
+    step_example = {"ids": rng.integers(0, vocab.size, (2,)).astype(np.int32)}
+    step_example.update({f"state_{n}": rng.normal(0.0, 0.5, (2, units)).astype(np.float32)
+                         for n in names})
+    return PortableExport(
+        model=model,
+        pipeline="char_generator",
+        functions={
+            "serving_default": PortableFunction(
+                sequence, [tf.TensorSpec([None, None], tf.int32, name="ids")], sequence_example),
+            "step": PortableFunction(
+                step, [tf.TensorSpec([None], tf.int32, name="ids"), *state_specs], step_example),
+        },
+        settings={
+            "vocabulary": VOCABULARY_FILE,
+            "unknown_id": UNKNOWN_ID,
+            "start_id": vocab.index.get("\n", UNKNOWN_ID),
+            "states": names,
+            "units": units,
+            "cell_type": model.backbone.cell_type,
+        },
+        assets={VOCABULARY_FILE: vocab.to_json().encode("utf-8")},
+        in_model="serving_default: ids (batch, T) -> logits (batch, T, vocab), final states; "
+                 "step: ids (batch,), states -> logits (batch, vocab), next states",
+        outside_model=[
+            "characters <-> ids (assets/vocabulary.json): no string ops in the formats",
+            "the sampling loop (greedy, temperature, top-k, top-p): one step call per character",
+            "score: log-softmax and the mean over the characters, in numpy",
+        ],
+    )

@@ -13,6 +13,7 @@ import tensorflow as tf
 from seqtasks.data import read_texts
 from seqtasks.decoding.generation import Generator, StreamPrinter, score_ids
 from seqtasks.decoding.samplers import get_sampler
+from seqtasks.portable import PortableExport
 from seqtasks.tasks import Task, register_task
 from seqtasks.tasks.text_generation.config import TextGenerationConfig
 from seqtasks.tasks.text_generation.data import (
@@ -22,7 +23,7 @@ from seqtasks.tasks.text_generation.data import (
     validation_windows,
     windows_dataset,
 )
-from seqtasks.tasks.text_generation.export import TextGenerationServing
+from seqtasks.tasks.text_generation.export import TextGenerationServing, text_generation_portable
 from seqtasks.tasks.text_generation.model import CharLanguageModel
 from seqtasks.tasks.text_generation.preprocessor import CharVocabulary, TextGenerationPreprocessor
 
@@ -155,3 +156,6 @@ class TextGenerationTask(Task):
 
     def serving_module(self, model: keras.Model) -> TextGenerationServing:
         return TextGenerationServing(model, self.vocab)
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        return text_generation_portable(model, self.vocab)
