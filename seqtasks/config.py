@@ -351,6 +351,8 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # Speech: audio kept in MiB, longest utterance in seconds (0 = all), test share, each speed factor.
     "audio_cache_mb": _MIN_0, "max_seconds": _MIN_0, "test_fraction": _FRACTION, "speed_perturbation": (0, 2, False, True),
     "num_buckets": _MIN_1, "max_length": _MIN_1,
+    # Speech, synthetic sentences (espeak-ng): how many, and the limits of each rate (words/min) and pitch.
+    "synthetic_sentences": _MIN_0, "synthetic_rates": (80, 450, True, True), "synthetic_pitches": (0, 99, True, True),
 }
 
 

@@ -20,6 +20,7 @@ from seqtasks.config import (
     RunConfig,
     TrainConfig,
 )
+from seqtasks.data.synthetic_speech import DEFAULT_VOICES, check_settings
 from seqtasks.errors import ConfigError
 
 
@@ -51,6 +52,22 @@ class SpeechRecognitionDataConfig(DataConfig):
     # factor drawn from this list (seeded by train.seed and the epoch, so resume is exact), e.g. [0.9, 1.0, 1.1];
     # 1.1 = 10 % faster and shorter; factors in (0, 2]; [] = off.
     speed_perturbation: list[float] = field(default_factory=list)
+    # Synthetic training speech (`seqtasks.data.synthetic_speech`, needs espeak-ng): this many English sentences
+    # rendered once by espeak-ng (16 kHz WAV + manifest, cached under $SEQTASKS_CACHE_DIR/synthetic_speech/) and
+    # added to the training data only, after the real data is split (validation and test stay real); 0 = off.
+    synthetic_sentences: int = 0
+    # Where the sentences come from: text files/folders (.tsv: the first column; other files: one sentence per
+    # line); [] = the English side of the Tatoeba pairs (<data_dir>/translation/eng-fra.tsv). Kept: 3-25 words
+    # of [a-z' ] after normalisation, none equal to a transcript of the real train/validation/test data.
+    synthetic_text: list[str] = field(default_factory=list)
+    # espeak-ng voices, LANGUAGE[+VARIANT] (`espeak-ng --voices=en`, `--voices=variant`); each sentence gets one.
+    synthetic_voices: list[str] = field(default_factory=lambda: list(DEFAULT_VOICES))
+    # Speaking rate (words per minute, 80-450) and pitch (0-99) as ranges [low, high]: each sentence draws an
+    # integer from each, uniformly.
+    synthetic_rates: list[int] = field(default_factory=lambda: [140, 190])
+    synthetic_pitches: list[int] = field(default_factory=lambda: [30, 70])
+    # Seed of the sentence sample and of each sentence's voice, rate and pitch (a new seed renders a new set).
+    synthetic_seed: int = 0
     # FSDD folder (holding recordings/ or the .wav files); "" = <data_dir>/fsdd, with data_dir from --data-dir
     # or $SEQTASKS_DATA_DIR.
     fsdd_dir: str = ""
@@ -96,6 +113,13 @@ class SpeechRecognitionDataConfig(DataConfig):
 
     def check(self) -> None:
         """Checks across keys (each key's range is checked as it is set: `seqtasks.config.VALUE_RANGES`)."""
+        if self.synthetic_sentences > 0:
+            if not self.normalize_transcripts:
+                raise ConfigError(
+                    "data.synthetic_sentences needs data.normalize_transcripts=true (the synthetic transcripts are "
+                    "normalised; raw real transcripts would give the same words two spellings)"
+                )
+            check_settings(self.synthetic_voices, self.synthetic_rates, self.synthetic_pitches)
         if self.validation_fraction + self.test_fraction >= 1.0:
             raise ConfigError(
                 f"data.validation_fraction + data.test_fraction must be < 1 (the rest trains), got "

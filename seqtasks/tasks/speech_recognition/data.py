@@ -8,7 +8,8 @@ waveform, an optional duration from the manifest, and a `source` string that err
   validation / test parts of them.
 * `read_sources`: what `data.dataset` / `data.path` name (the user's files, a tensorflow-datasets speech set
   through `seqtasks.data.speech_tfds`, FSDD through `seqtasks.data.fsdd`, or FSDD connected digits generated on
-  the fly by `seqtasks.data.connected_digits`).
+  the fly by `seqtasks.data.connected_digits`); `add_synthetic` appends sentences rendered by espeak-ng
+  (`seqtasks.data.synthetic_speech`, `data.synthetic_sentences`) to the training list after the real split.
 
 The utterances are checked (scanned) under the bad-audio policy by `seqtasks.data.utterances` and read lazily
 through `seqtasks.data.lazy_audio`. Batches are planned in Python from the utterance lengths
@@ -31,21 +32,22 @@ import io
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import tensorflow as tf
 
 from seqtasks.audio.io import AUDIO_EXTENSIONS
-from seqtasks.data import speech_tfds
+from seqtasks.data import speech_tfds, synthetic_speech
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import FSDDRecording, find_fsdd, fsdd_split, fsdd_utterances, read_fsdd
 from seqtasks.data.transcripts import Alphabet, normalize_transcript
 from seqtasks.data.utterances import Utterance
-from seqtasks.errors import DataError
+from seqtasks.errors import ConfigError, DataError
 from seqtasks.losses.ctc import PAD_LABEL, ctc_min_frames
 
 # Datasets read here besides the tensorflow-datasets sets; `spoken_digit` is tfds' name of FSDD (the same
@@ -287,9 +289,48 @@ class SpeechSources:
     fsdd: dict[str, list[FSDDRecording]] = dataclasses.field(default_factory=dict)
 
 
-def read_sources(data_config: Any, seed: int) -> SpeechSources:
+def read_sources(data_config: Any, seed: int, progress: TextIO | None = sys.stderr) -> SpeechSources:
     """Reads the utterance lists of the data section `data_config` (see `SpeechSources`); `seed` is the one of
-    the held-out validation / test parts of the user's data (`train.seed`)."""
+    the held-out validation / test parts of the user's data (`train.seed`).
+
+    With `data.synthetic_sentences`, the synthetic utterances (`add_synthetic`) are appended to the training
+    list after the real data is split, so the split does not depend on them; `progress` gets the rendering
+    progress and the line saying what was added (None = silent).
+    """
+    sources = _read_real_sources(data_config, seed)
+    if getattr(data_config, "synthetic_sentences", 0) > 0:
+        add_synthetic(sources, data_config, progress)
+    return sources
+
+
+def add_synthetic(sources: SpeechSources, data_config: Any, progress: TextIO | None = sys.stderr) -> list[Utterance]:
+    """Appends `data.synthetic_sentences` espeak-ng utterances (`seqtasks.data.synthetic_speech`) to
+    `sources.train` and returns them; no sentence equals a transcript of the real train, validation or test data.
+
+    Raises:
+        ConfigError: connected digits (generated every epoch: no training list to extend), or espeak-ng missing.
+    """
+    d = data_config
+    if sources.train is None:
+        raise ConfigError(
+            f"data.synthetic_sentences adds sentences to a training list, which data.dataset={d.dataset} (generated "
+            "every epoch) has none of; use your own data (--data) or a named corpus, or set data.synthetic_sentences=0"
+        )
+    real = [u.transcript for part in (sources.train, sources.validation, sources.test) for u in part or ()]
+    manifest, files = synthetic_speech.synthetic_manifest(
+        d.synthetic_sentences, text=d.synthetic_text, data_config=d, exclude=real, voices=d.synthetic_voices,
+        rates=d.synthetic_rates, pitches=d.synthetic_pitches, seed=d.synthetic_seed, progress=progress,
+    )
+    synthetic = read_manifest(manifest, d.normalize_transcripts)
+    sources.train = [*sources.train, *synthetic]
+    if progress is not None:
+        named = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        print(f"synthetic speech: added {len(synthetic)} espeak-ng sentences from {named} to the training data "
+              f"({manifest.parent})", file=progress, flush=True)
+    return synthetic
+
+
+def _read_real_sources(data_config: Any, seed: int) -> SpeechSources:
     d = data_config
     held_out = {"normalize": d.normalize_transcripts, "validation_fraction": d.validation_fraction,
                 "test_fraction": d.test_fraction, "seed": seed}
