@@ -4,9 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-all lint bench gpu-check clean
+.PHONY: install espeak-ng test test-all lint bench gpu-check clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed espeak-ng
+
+# The text-to-speech engine behind data.synthetic_sentences (speech); optional, so a failed install only warns.
+espeak-ng:
+	@command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng) \
+		|| echo "make install: could not install espeak-ng (synthetic speech needs it): run apt-get install espeak-ng as root"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

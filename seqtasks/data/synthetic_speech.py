@@ -285,7 +285,7 @@ def render(
     *,
     sample_rate: int = SAMPLE_RATE,
     workers: int = MAX_WORKERS,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> Path:
     """Renders `plan` into `folder` (default `plan_folder(plan)`) and returns its `manifest.csv`.
 
@@ -297,7 +297,7 @@ def render(
         folder: the output folder.
         sample_rate: of the written files.
         workers: espeak-ng processes at a time (at most `MAX_WORKERS`).
-        progress: where progress lines go (None = silent).
+        progress: where the progress lines go (None = standard error).
 
     Raises:
         ConfigError: espeak-ng is missing, or a voice is unknown.
@@ -310,6 +310,7 @@ def render(
     manifest = folder / MANIFEST
     if (folder / COMPLETE).is_file() and manifest.is_file():
         return manifest
+    progress = progress or sys.stderr
     espeak = espeak_binary()
     check_voices(espeak, sorted({r.voice for r in plan}))
     folder.mkdir(parents=True, exist_ok=True)
@@ -321,7 +322,7 @@ def render(
         for i, r in enumerate(plan)
     ))
     missing = [i for i in range(len(plan)) if not (folder / _file_name(i)).is_file()]
-    if progress is not None and missing:
+    if missing:
         resumed = f" (resuming: {len(plan) - len(missing)} already there)" if len(missing) < len(plan) else ""
         print(f"synthetic speech: rendering {len(missing)} sentences with espeak-ng into {folder}{resumed}",
               file=progress, flush=True)
@@ -332,7 +333,7 @@ def render(
     pool = ThreadPoolExecutor(max(1, min(workers, MAX_WORKERS)), thread_name_prefix="espeak")
     try:
         for done, _ in enumerate(pool.map(one, missing), start=1):
-            if progress is not None and done % _PROGRESS_EVERY == 0:
+            if done % _PROGRESS_EVERY == 0:
                 print(f"synthetic speech: {done}/{len(missing)} rendered", file=progress, flush=True)
     finally:  # on an error (or Ctrl-C) the queued sentences are dropped, not rendered first
         pool.shutdown(wait=True, cancel_futures=True)
@@ -365,7 +366,7 @@ def synthetic_manifest(
     pitches: Sequence[int] = (30, 70),
     seed: int = 0,
     workers: int = MAX_WORKERS,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> tuple[Path, list[Path]]:
     """Renders (or finds cached) `count` sentences and returns their manifest and the text files they came from.
 

@@ -289,13 +289,13 @@ class SpeechSources:
     fsdd: dict[str, list[FSDDRecording]] = dataclasses.field(default_factory=dict)
 
 
-def read_sources(data_config: Any, seed: int, progress: TextIO | None = sys.stderr) -> SpeechSources:
+def read_sources(data_config: Any, seed: int, progress: TextIO | None = None) -> SpeechSources:
     """Reads the utterance lists of the data section `data_config` (see `SpeechSources`); `seed` is the one of
     the held-out validation / test parts of the user's data (`train.seed`).
 
     With `data.synthetic_sentences`, the synthetic utterances (`add_synthetic`) are appended to the training
-    list after the real data is split, so the split does not depend on them; `progress` gets the rendering
-    progress and the line saying what was added (None = silent).
+    list after the real data is split, so the split does not depend on them; `progress` (None = standard error)
+    gets the rendering progress and the line saying what was added.
     """
     sources = _read_real_sources(data_config, seed)
     if getattr(data_config, "synthetic_sentences", 0) > 0:
@@ -303,7 +303,7 @@ def read_sources(data_config: Any, seed: int, progress: TextIO | None = sys.stde
     return sources
 
 
-def add_synthetic(sources: SpeechSources, data_config: Any, progress: TextIO | None = sys.stderr) -> list[Utterance]:
+def add_synthetic(sources: SpeechSources, data_config: Any, progress: TextIO | None = None) -> list[Utterance]:
     """Appends `data.synthetic_sentences` espeak-ng utterances (`seqtasks.data.synthetic_speech`) to
     `sources.train` and returns them; no sentence equals a transcript of the real train, validation or test data.
 
@@ -323,10 +323,9 @@ def add_synthetic(sources: SpeechSources, data_config: Any, progress: TextIO | N
     )
     synthetic = read_manifest(manifest, d.normalize_transcripts)
     sources.train = [*sources.train, *synthetic]
-    if progress is not None:
-        named = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        print(f"synthetic speech: added {len(synthetic)} espeak-ng sentences from {named} to the training data "
-              f"({manifest.parent})", file=progress, flush=True)
+    named = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    print(f"synthetic speech: added {len(synthetic)} espeak-ng sentences from {named} to the training data "
+          f"({manifest.parent})", file=progress or sys.stderr, flush=True)
     return synthetic
 
 

@@ -146,3 +146,43 @@ def test_a_misspelt_dataset_name_gets_the_closest_known_one():
     config = load_config(SpeechRecognitionConfig, overrides=["data.dataset=librispech"])
     with pytest.raises(DataError, match=r"unknown speech dataset 'librispech'; did you mean 'librispeech'\? known: "):
         read_sources(config.data, config.train.seed)
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None,
+                    reason="espeak-ng is not installed (apt-get install espeak-ng, or make install)")
+def test_synthetic_sentences_join_the_training_list_only(tmp_path, monkeypatch, capsys):
+    from seqtasks.config import load_config
+    from seqtasks.data.cache import ENV_CACHE_DIR
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+    from seqtasks.tasks.speech_recognition.data import read_sources
+    from seqtasks.tasks.speech_recognition.preprocessor import SpeechRecognitionPreprocessor
+
+    monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path / "cache"))
+    real = [f"real sentence number {word}" for word in ("one", "two", "three", "four", "five", "six", "seven", "eight",
+                                                        "nine", "ten")]
+    rows = ["path,transcript"]
+    for i, text in enumerate(real):
+        _wav(tmp_path / f"{i}.wav", seed=i)
+        rows.append(f"{i}.wav,{text.capitalize()}.")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    # Two candidate sentences equal real transcripts (one of them held out for test or validation): never rendered.
+    (tmp_path / "text.txt").write_text(
+        "Real sentence number three!\nREAL SENTENCE NUMBER NINE.\nI like green tea.\nWhere is the station?\n"
+        "We aren't ready yet.\n", encoding="utf-8")
+    base = ["data.validation_fraction=0.2", "data.test_fraction=0.2", f"data.path=[{tmp_path / 'm.csv'}]"]
+    plain = load_config(SpeechRecognitionConfig, overrides=base)
+    synthetic = load_config(SpeechRecognitionConfig, overrides=[
+        *base, "data.synthetic_sentences=5", f"data.synthetic_text=[{tmp_path / 'text.txt'}]"])
+    before = read_sources(plain.data, plain.train.seed)
+    after = read_sources(synthetic.data, synthetic.train.seed)
+
+    assert after.validation == before.validation and after.test == before.test   # the real split is unchanged
+    assert after.train[: len(before.train)] == before.train
+    added = after.train[len(before.train):]
+    assert sorted(u.transcript for u in added) == ["i like green tea", "we aren't ready yet", "where is the station"]
+    assert all("synthetic_speech" in str(u.path) for u in added)
+    assert not {u.transcript for u in added} & {u.transcript for u in before.train + before.validation + before.test}
+    assert "synthetic speech: added 3 espeak-ng sentences from" in capsys.readouterr().err
+    # The alphabet comes from the real and the synthetic training transcripts.
+    alphabet = SpeechRecognitionPreprocessor.build(synthetic, [u.transcript for u in after.train]).alphabet
+    assert {"'", "d", "k", "y"} <= set(alphabet.characters)  # in the synthetic transcripts only
