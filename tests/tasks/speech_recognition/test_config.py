@@ -41,12 +41,15 @@ def test_unknown_key_is_one_line_error():
         load_config(SpeechRecognitionConfig, overrides=["model.unit=3"])
 
 
-def test_vctk_finetune_config_loads_over_the_default():
+def test_vctk_config_loads_over_the_default():
     from seqtasks.config import load_config
     from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
 
     config = load_config(SpeechRecognitionConfig, [YAML, YAML.with_name("speech_recognition_vctk.yaml")])
     assert config.data.test_fraction == 0.1 and config.data.speed_perturbation == [0.9, 1.0, 1.1]
+    # The from-scratch 16 kHz recipe with synthetic sentences.
+    assert (config.data.sample_rate, config.model.n_mels, config.model.freq_mask_width) == (16000, 80, 15)
+    assert (config.data.synthetic_sentences, config.train.learning_rate, config.train.max_minutes) == (4000, 0.002, 45.0)
     assert config.model.units == 128 and config.eval.beam_width == 16  # untouched keys keep the default
 
 
