@@ -23,7 +23,9 @@ import pytest
 import soundfile
 
 from seqtasks.config import config_to_dict, load_config, read_yaml
+from seqtasks.errors import ConfigError
 from seqtasks.runtime import commands
+from seqtasks.runtime.task import Task
 from seqtasks.tasks import get_task, list_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,6 +211,16 @@ def test_train_evaluate_predict_export_reload_finetune(name, tmp_path):
             np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
         else:
             np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+    # LiteRT: a task with a portable export converts (verified in the interpreter inside `export`); one without
+    # says so in one line and writes nothing.
+    if type(task).portable_export is not Task.portable_export:
+        converted = commands.export(outcome.run.root, fmt="litert")
+        assert json.loads((converted / "export.json").read_text())["task"] == name
+    else:
+        with pytest.raises(ConfigError, match="has no LiteRT/ONNX export"):
+            commands.export(outcome.run.root, fmt="litert")
+        assert not (outcome.run.root / "export-litert").exists()
 
     (tmp_path / "new").mkdir()
     tuned = commands.finetune(None, outcome.run.root, tmp_path / "tuned", overrides=case.finetune_overrides,
