@@ -4,14 +4,21 @@ same test items, all measured in one run.
 For every task the benchmark exports one trained run in each format (`seqtasks.runtime.commands.export`, the
 code behind `seqtasks export --format ...`), then feeds the same test items one at a time
 
-* to the SavedModel through its main signature (`tf.saved_model.load`, the way a TensorFlow server calls it), and
-* to each LiteRT/ONNX export through its own runner (`DIR/seqtasks_portable.py`, numpy + the format's runtime),
+* to the SavedModel (`tf.saved_model.load`) through the signature that matches the runner
+  method: `score` (text generation), `translate_greedy` (translation), `transcribe_batch`
+  (speech recognition) and `serving_default` (sentiment, memory), and
+* to each LiteRT/ONNX export through its own runner (`DIR/seqtasks_portable.py`, numpy + the
+  format's runtime): `score`, `translate`, `transcribe`, `predict`,
 
-and scores what comes back with the task's metric: bits/char (text generation, `score`), accuracy (sentiment),
-BLEU (translation, greedy), CER (speech recognition, the run's configured CTC decoder in every format: on FSDD
-the digit lexicon) and MSE (memory, adding problem). "same output" is the share of items whose output equals the
-SavedModel's (labels, texts, transcripts; numbers within 1e-3 relative). Latency is the mean wall time per item after one warm-up item, single-threaded where a runtime lets
-us choose (`--threads`), including the pre/post-processing that runs outside the model.
+and scores what comes back with the task's metric: bits/char (text generation), accuracy
+(sentiment), BLEU (translation, greedy), CER (speech recognition, the run's configured CTC decoder
+in every format: on FSDD the digit lexicon) and MSE (memory, adding problem). "same output" is the
+share of items whose output equals the SavedModel's (labels, texts, transcripts; numbers within
+1e-3 relative). Latency is the mean wall time per item after one warm-up item, including the
+pre/post-processing that runs outside the model. `--threads N` (default 1) gives every runtime the
+same CPU threads: LiteRT's and onnxruntime's thread count, and TensorFlow's intra-op threads
+(inter-op 1), set before any TensorFlow op runs (so quick training runs use them too);
+`--threads 0` leaves all three at their defaults.
 
 Runs come from `--run TASK=RUN_DIR`; a task without one is first trained for `--train-minutes` on its default
 config (real data from `--data-dir` / $SEQTASKS_DATA_DIR; text generation, sentiment and translation need it,
@@ -258,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=200, help="test items per task")
     parser.add_argument("--quantize", nargs="+", default=["none", "dynamic_int8"],
                         choices=["none", "float16", "dynamic_int8"], help="LiteRT/ONNX weight formats to compare")
-    parser.add_argument("--threads", type=int, default=1, help="runtime threads of LiteRT/ONNX (0 = their default)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads of LiteRT, ONNX and TensorFlow (0 = their defaults)")
     parser.add_argument("--workdir", help="where quick runs and exports go (default: a temporary folder)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
@@ -269,8 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         if name not in TASKS or not path:
             parser.error(f"--run takes TASK=RUN_DIR with TASK one of {', '.join(TASKS)}, got {spec!r}")
         runs[name] = Path(path)
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 (the runtimes' defaults) or more, got {args.threads}")
     if args.threads == 0:
         args.threads = None
+    else:  # the SavedModel gets the runtimes' thread count; must precede any TensorFlow op
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     with tempfile.TemporaryDirectory(prefix="seqtasks-bench-formats-") as tmp:
         root = Path(args.workdir or tmp)
         rows: list[dict[str, Any]] = []

@@ -127,6 +127,19 @@ def _spec_json(spec: tf.TensorSpec) -> dict[str, Any]:
     return {"name": spec.name, "dtype": spec.dtype.as_numpy_dtype().dtype.name, "shape": spec.shape.as_list()}
 
 
+def _output_json(traced: Any, references: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Each output's name, dtype (of TensorFlow's reference output) and shape: TensorFlow's static
+    shape of the traced signature, None on the axes that depend on the inputs' dynamic sizes."""
+    structured = traced.get_concrete_function().structured_outputs
+    out = []
+    for key in sorted(references):
+        ref = references[key]
+        static = structured[key].shape
+        shape = static.as_list() if static.rank is not None else [None] * ref.ndim
+        out.append({"name": key, "dtype": ref.dtype.name, "shape": shape})
+    return out
+
+
 def write_portable(export: PortableExport, folder: Path, fmt: str, quantize: str, task_name: str) -> dict[str, Any]:
     """Converts `export` into `folder` (which must not exist): the model file(s), `assets/`, the runner and
     `export.json`; then checks the converted model against TensorFlow. Returns the export.json description."""
@@ -138,12 +151,14 @@ def write_portable(export: PortableExport, folder: Path, fmt: str, quantize: str
         _require("ai_edge_litert.interpreter", "ai-edge-litert")
     else:
         _require("onnxruntime", "onnxruntime")
-    references = {name: {k: v.numpy() for k, v in _traced(fn)(**fn.example).items()}
+    traced = {name: _traced(fn) for name, fn in export.functions.items()}
+    references = {name: {k: v.numpy() for k, v in traced[name](**fn.example).items()}
                   for name, fn in export.functions.items()}
     folder.mkdir(parents=True)
     signatures = {}
     for name, fn in export.functions.items():
-        signatures[name] = {"inputs": [_spec_json(s) for s in fn.input_specs()], "outputs": sorted(references[name])}
+        signatures[name] = {"inputs": [_spec_json(s) for s in fn.input_specs()],
+                            "outputs": _output_json(traced[name], references[name])}
     if fmt == "litert":
         (folder / "model.tflite").write_bytes(to_litert(export, quantize))
         model_file = "model.tflite"

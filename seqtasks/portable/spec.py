@@ -74,4 +74,27 @@ class PortableExport:
                 raise ValueError(f"The example of portable function {name!r} must give exactly {sorted(inputs)}.")
 
 
-__all__ = ["FORMATS", "QUANTIZATIONS", "PortableExport", "PortableFunction"]
+def sentencepiece_settings(spm_model: bytes) -> dict[str, Any]:
+    """What the runner's `SentencePieceIds` needs to know about a sentencepiece model besides what
+    the `sentencepiece` package tells it, for ids equal to tensorflow-text's.
+
+    Args:
+        spm_model: The serialized sentencepiece model.
+
+    Returns:
+        `{"model_type": "unigram" | "bpe" | ..., "byte_fallback": bool, "user_defined_ids": [int]}`.
+    """
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    proto = pb.ModelProto()
+    proto.ParseFromString(spm_model)
+    model_type = pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type).lower()
+    user_defined = [i for i, piece in enumerate(proto.pieces)
+                    if piece.type == pb.ModelProto.SentencePiece.USER_DEFINED]
+    return {"model_type": model_type, "byte_fallback": bool(proto.trainer_spec.byte_fallback),
+            "user_defined_ids": user_defined}
+
+
+__all__ = [
+    "FORMATS", "QUANTIZATIONS", "PortableExport", "PortableFunction", "sentencepiece_settings",
+]

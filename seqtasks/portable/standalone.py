@@ -25,32 +25,103 @@ import numpy as np
 __all__ = ["Session", "load", "PIPELINES"]
 
 
+def _sentencepiece(purpose: str) -> Any:
+    """The `sentencepiece` module (>= 0.2: its processors `normalize`), or one clear error."""
+    try:
+        import sentencepiece
+    except ImportError as e:
+        raise ImportError(f"{purpose} needs the `sentencepiece` package "
+                          "(pip install 'sentencepiece>=0.2')") from e
+    if not hasattr(sentencepiece.SentencePieceProcessor, "normalize"):
+        version = getattr(sentencepiece, "__version__", "< 0.2")
+        raise ImportError(f"{purpose} needs sentencepiece >= 0.2 (installed: {version}); "
+                          "pip install -U sentencepiece")
+    return sentencepiece
+
+
+def _export_folder(path: str | os.PathLike) -> Path:
+    """The export folder of `path`: the folder, or the folder of its export.json or model file."""
+    path = Path(path)
+    if path.is_file() and (path.name == "export.json" or path.suffix in (".tflite", ".onnx")):
+        path = path.parent
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such export folder")
+    if not path.is_dir():
+        raise ValueError(f"{path} is not an export folder (give the folder holding export.json)")
+    if not (path / "export.json").is_file():
+        if (path / "saved_model.pb").is_file():
+            raise ValueError(f"{path} is a SavedModel, not a LiteRT/ONNX export: load it with "
+                             "tf.saved_model.load (or export with --format litert|onnx)")
+        raise FileNotFoundError(f"{path} holds no export.json: not a LiteRT/ONNX export folder")
+    return path
+
+
+def _output_names(outputs: list[Any]) -> list[str]:
+    """Output names of an export.json signature (entries `{"name", "dtype", "shape"}` or names)."""
+    return [o["name"] if isinstance(o, dict) else o for o in outputs]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 class Session:
     """The converted model in its runtime: `run(signature, **inputs) -> {output name: array}`.
 
     Args:
-        folder: The export folder (holding `export.json`).
+        folder: The export folder (holding `export.json`); its `export.json` or model file works
+            too.
         num_threads: CPU threads of the runtime (None = its default).
+
+    Raises:
+        FileNotFoundError: When the folder, its export.json, the model file(s) or an asset listed
+            in export.json is missing.
+        ValueError: When the path is a SavedModel or export.json names an unknown format.
+        ImportError: When the format's runtime is not installed.
     """
 
     def __init__(self, folder: str | os.PathLike, num_threads: int | None = None):
-        self.folder = Path(folder)
-        self.description = json.loads((self.folder / "export.json").read_text(encoding="utf-8"))
+        self.folder = _export_folder(folder)
+        where = self.folder / "export.json"
+        try:
+            self.description = json.loads(where.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise ValueError(f"{where} is not valid JSON ({e})") from None
+        missing = [k for k in ("format", "pipeline", "model", "signatures")
+                   if k not in self.description]
+        if missing:
+            raise ValueError(f"{where} lacks {', '.join(missing)}: not a complete seqtasks export")
         self.format = self.description["format"]
         self.signatures = self.description["signatures"]
+        if self.format not in ("litert", "onnx"):
+            raise ValueError(f"{where}: unknown format {self.format!r} (expected litert or onnx)")
+        if num_threads is not None:
+            num_threads = _positive_int("num_threads", num_threads)
+        files = [self.description["model"]]
+        if self.format == "onnx":
+            files += [sig["file"] for sig in self.signatures.values()]
+        files += [f"assets/{name}" for name in self.description.get("assets", [])]
+        for name in dict.fromkeys(files):
+            if not (self.folder / name).is_file():
+                raise FileNotFoundError(f"{name} is missing from the export folder {self.folder} "
+                                        "(export.json lists it)")
         self._runners: dict[str, Any] = {}
         if self.format == "litert":
             try:
                 from ai_edge_litert.interpreter import Interpreter
             except ImportError as e:
-                raise ImportError("running model.tflite needs the `ai-edge-litert` package (pip install ai-edge-litert)") from e
+                raise ImportError("running model.tflite needs the `ai-edge-litert` package "
+                                  "(pip install ai-edge-litert)") from e
             self._interpreter = Interpreter(model_path=str(self.folder / self.description["model"]),
                                             num_threads=num_threads)
-        elif self.format == "onnx":
+        else:
             try:
                 import onnxruntime
             except ImportError as e:
-                raise ImportError("running model.onnx needs the `onnxruntime` package (pip install onnxruntime)") from e
+                raise ImportError("running model.onnx needs the `onnxruntime` package "
+                                  "(pip install onnxruntime)") from e
             options = onnxruntime.SessionOptions()
             if num_threads:
                 options.intra_op_num_threads = num_threads
@@ -58,34 +129,54 @@ class Session:
             for name, sig in self.signatures.items():
                 self._runners[name] = onnxruntime.InferenceSession(
                     str(self.folder / sig["file"]), options, providers=["CPUExecutionProvider"])
-        else:
-            raise ValueError(f"{self.folder / 'export.json'}: unknown format {self.format!r} (expected litert or onnx)")
 
     def run(self, signature: str = "serving_default", **inputs: Any) -> dict[str, np.ndarray]:
-        """Runs one signature; inputs are cast to the dtypes of export.json, outputs come back by name."""
+        """Runs one signature of the converted model.
+
+        Args:
+            signature: The signature's name (export.json's `signatures`).
+            **inputs: Input name -> array; each is cast to the dtype export.json gives it.
+
+        Returns:
+            Output name -> numpy array, for every output export.json lists.
+
+        Raises:
+            KeyError: When the export has no such signature.
+            ValueError: When the input names are not exactly the signature's.
+        """
         if signature not in self.signatures:
-            raise KeyError(f"no signature {signature!r} in this export (it has {sorted(self.signatures)})")
+            raise KeyError(f"no signature {signature!r} in this export "
+                           f"(it has {sorted(self.signatures)})")
         sig = self.signatures[signature]
         expected = [spec["name"] for spec in sig["inputs"]]
         if sorted(inputs) != sorted(expected):
             raise ValueError(f"signature {signature!r} takes inputs {expected}, got {sorted(inputs)}")
-        arrays = {spec["name"]: np.ascontiguousarray(inputs[spec["name"]], dtype=spec["dtype"]) for spec in sig["inputs"]}
+        arrays = {spec["name"]: np.ascontiguousarray(inputs[spec["name"]], dtype=spec["dtype"])
+                  for spec in sig["inputs"]}
+        outputs = _output_names(sig["outputs"])
         if self.format == "litert":
             if signature not in self._runners:
                 self._runners[signature] = self._interpreter.get_signature_runner(signature)
             out = self._runners[signature](**arrays)
-            return {name: np.asarray(out[name]) for name in sig["outputs"]}
+            return {name: np.asarray(out[name]) for name in outputs}
         session = self._runners[signature]
         names = [o.name for o in session.get_outputs()]
         values = session.run(names, arrays)
         by_name = dict(zip(names, values, strict=True))
-        return {name: np.asarray(by_name[name]) for name in sig["outputs"]}
+        return {name: np.asarray(by_name[name]) for name in outputs}
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along `axis` (shifted by the maximum, so large logits do not overflow)."""
     z = logits - logits.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Log-softmax along `axis`, in the dtype of `logits` (shifted by the maximum)."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 class Pipeline:
@@ -101,6 +192,15 @@ class MemoryPipeline(Pipeline):
     """The memory task: `predict(sequence (batch, T, features))` -> sums (adding) or recalled symbols (copy)."""
 
     def predict(self, sequence: np.ndarray) -> np.ndarray:
+        """Runs the model on a batch of sequences.
+
+        Args:
+            sequence: Float array `(batch, T, features)`.
+
+        Returns:
+            Adding: the sums `(batch, 1)` float32. Copy: the recalled symbols
+            `(batch, copy_length)` int32.
+        """
         out = self.session.run("serving_default", sequence=np.asarray(sequence, np.float32))
         if self.settings["problem"] == "adding":
             return out["sum"]
@@ -110,17 +210,20 @@ class MemoryPipeline(Pipeline):
 class TranslatorPipeline(Pipeline):
     """The translation task: `translate(texts, max_length=None, beam_width=1) -> list[str]`.
 
-    Mirrors the SavedModel's `translate_greedy` (`beam_width=1`) and `translate` (`beam_width` = the run's
-    `eval.beam_size`, settings["beam_size"]) signatures: the same text normalisation (NFC, ASCII whitespace
-    stripped, the run's punctuation-space policy), the run's sentencepiece models (`assets/source.model`,
-    `assets/target.model`, with the `sentencepiece` package), sources truncated to `max_source_length` tokens,
-    and the same greedy and beam search (GNMT length penalty, finished hypotheses kept with a frozen score)
-    over the model's `decode_step` signature; the encoder is the `serving_default` signature. Any positive
-    `beam_width` works; widths other than the run's have no SavedModel counterpart to compare with.
+    Mirrors the SavedModel's `translate_greedy` (`beam_width=1`) and `translate` (`beam_width` =
+    the run's `eval.beam_size`, settings["beam_size"]) signatures: the same text normalisation (NFC,
+    ASCII whitespace stripped, the run's punctuation-space policy), the run's sentencepiece models
+    (`assets/source.model` tokenized by `SentencePieceIds`, so the ids equal tensorflow-text's;
+    `assets/target.model` decoded by the `sentencepiece` package), sources truncated to
+    `max_source_length` tokens, and the same greedy and beam search (GNMT length penalty, finished
+    hypotheses kept with a frozen score) over the model's `decode_step` signature; the encoder is
+    the `serving_default` signature. Any positive `beam_width` works; widths other than the run's
+    have no SavedModel counterpart to compare with.
 
-    `max_length=None` limits each output to `ceil(max_length_a * source_tokens + max_length_b)` tokens (at
-    most `max_length_limit`), as the SavedModel does; an integer limits every output to that many tokens.
-    Sentences are translated in batches of `batch_size`, sorted by length; results come back in input order.
+    `max_length=None` limits each output to `ceil(max_length_a * source_tokens + max_length_b)`
+    tokens (at most `max_length_limit`), as the SavedModel does; an integer limits every output to
+    that many tokens. Sentences are translated in batches of `batch_size`, sorted by length;
+    results come back in input order.
     """
 
     _ASCII_SPACE = " \t\n\v\f\r"  # what TensorFlow's `tf.strings.strip` removes (Python's strip() removes more)
@@ -131,19 +234,27 @@ class TranslatorPipeline(Pipeline):
 
     def __init__(self, session: Session):
         super().__init__(session)
-        try:
-            import sentencepiece
-        except ImportError as e:
-            raise ImportError("the translator needs the `sentencepiece` package (pip install sentencepiece)") from e
+        sentencepiece = _sentencepiece("the translator")
         s = self.settings
-        self.source_sp = sentencepiece.SentencePieceProcessor(
-            model_proto=(self.assets / s["source_model"]).read_bytes())
+        tok = s.get("source_tokenizer", {"file": s["source_model"]})
+        self.source_tokenizer = SentencePieceIds(
+            self.assets / tok["file"], tok.get("model_type", "unigram"),
+            tok.get("byte_fallback", False), tok.get("user_defined_ids", ()))
+        self.source_sp = self.source_tokenizer.processor
         self.target_sp = sentencepiece.SentencePieceProcessor(
-            model_proto=(self.assets / s["target_model"]).read_bytes())
+            model_file=str(self.assets / s["target_model"]))
+        self.batch_size = _positive_int("settings.batch_size", s.get("batch_size", 64))
         self.pad_id, self.bos_id, self.eos_id = int(s["pad_id"]), int(s["bos_id"]), int(s["eos_id"])
 
     def normalize(self, text: str) -> str:
-        """The SavedModel's input normalisation of one sentence."""
+        """The SavedModel's input normalisation of one sentence.
+
+        Args:
+            text: One raw source sentence.
+
+        Returns:
+            The sentence in NFC, ASCII whitespace stripped, punctuation spaces as the run's policy.
+        """
         text = unicodedata.normalize("NFC", text).strip(self._ASCII_SPACE)
         policy = self.settings["punctuation_spaces"]
         if policy != "keep":
@@ -153,15 +264,36 @@ class TranslatorPipeline(Pipeline):
         return text
 
     def source_ids(self, texts: list[str]) -> np.ndarray:
-        """Zero-padded int32 source ids `(len(texts), S)`, at least one column, as the SavedModel's tokenizer."""
-        rows = [self.source_sp.encode(self.normalize(t))[: self.settings["max_source_length"]] for t in texts]
+        """The source ids the model reads, equal to the SavedModel's tokenizer's.
+
+        Args:
+            texts: Raw source sentences.
+
+        Returns:
+            Zero-padded int32 ids `(len(texts), S)`, at least one column, each row truncated to
+            `max_source_length`.
+        """
+        limit = self.settings["max_source_length"]
+        rows = [self.source_tokenizer.encode(self.normalize(t))[:limit] for t in texts]
         ids = np.zeros((len(rows), max([1, *map(len, rows)])), np.int32)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
         return ids
 
     def max_lengths(self, source_ids: np.ndarray, max_length: int | None = None) -> np.ndarray:
-        """Output tokens allowed per sentence (the end token excluded)."""
+        """Output tokens allowed per sentence (the end token excluded).
+
+        Args:
+            source_ids: Zero-padded source ids `(batch, S)`.
+            max_length: None for the run's rule `ceil(a * source_tokens + b)` (at most
+                `max_length_limit`), or one positive limit for every sentence.
+
+        Returns:
+            int64 limits `(batch,)`.
+
+        Raises:
+            ValueError: When `max_length` is neither None nor a positive integer.
+        """
         if max_length is not None:
             if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
                 raise ValueError(f"max_length must be a positive integer or None, got {max_length!r}")
@@ -171,29 +303,54 @@ class TranslatorPipeline(Pipeline):
         limit = np.ceil(np.float32(s["max_length_a"]) * lengths + np.float32(s["max_length_b"]))
         return np.minimum(np.maximum(limit, 1.0).astype(np.int64), s["max_length_limit"])
 
-    def translate(self, texts: list[str], max_length: int | None = None, beam_width: int = 1) -> list[str]:
-        """Translations of raw source sentences (greedy for `beam_width=1`)."""
-        return [self.target_sp.decode(ids) for ids in self.translate_ids(texts, max_length, beam_width)[0]]
+    def translate(self, texts: list[str], max_length: int | None = None,
+                  beam_width: int = 1) -> list[str]:
+        """Translations of raw source sentences.
+
+        Args:
+            texts: Raw source sentences (a list; not one string).
+            max_length: Output token limit (None: the run's length rule; see `max_lengths`).
+            beam_width: 1 for greedy search (the SavedModel's `translate_greedy`), else beam search
+                of that width (`settings["beam_size"]`: the SavedModel's `translate`).
+
+        Returns:
+            One translation per sentence, in input order.
+
+        Raises:
+            TypeError: When `texts` is one string.
+            ValueError: When `beam_width` or `max_length` is not a positive integer.
+        """
+        ids, _ = self.translate_ids(texts, max_length, beam_width)
+        return [self.target_sp.decode(row) for row in ids]
 
     def translate_ids(self, texts: list[str], max_length: int | None = None,
                       beam_width: int = 1) -> tuple[list[list[int]], np.ndarray]:
-        """Target ids (end token excluded) and scores (log-probability over the length penalty; greedy: the
-        log-probability) of each sentence's translation."""
+        """Target ids and scores of each sentence's translation (arguments as `translate`).
+
+        Returns:
+            The target ids of each translation (end token excluded) and float32 scores `(n,)`: the
+            log-probability over the length penalty (greedy: the log-probability).
+        """
         if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise ValueError(f"beam_width must be a positive integer (1 = greedy search), got {beam_width!r}")
-        if isinstance(texts, str):
+            raise ValueError("beam_width must be a positive integer (1 = greedy search), "
+                             f"got {beam_width!r}")
+        if isinstance(texts, (str, bytes)):
             raise TypeError("translate takes a list of sentences, not one string")
-        ids = self.source_ids(list(texts))
+        texts = [_text(t, "source sentence") for t in texts]
+        ids = self.source_ids(texts)
         out: list[list[int]] = [[] for _ in texts]
         scores = np.zeros(len(texts), np.float32)
         order = np.argsort((ids != self.pad_id).sum(axis=1), kind="stable")
-        size = max(int(self.settings.get("batch_size", 64)), 1)
+        size = self.batch_size
         for start in range(0, len(order), size):
             rows = order[start : start + size]
             batch = ids[rows]
             batch = batch[:, : max(1, int((batch != self.pad_id).sum(axis=1).max()))]
-            search = self._greedy if beam_width == 1 else self._beam
-            tokens, batch_scores = search(batch, self.max_lengths(batch, max_length), beam_width)
+            limits = self.max_lengths(batch, max_length)
+            if beam_width == 1:
+                tokens, batch_scores = self._greedy(batch, limits)
+            else:
+                tokens, batch_scores = self._beam(batch, limits, beam_width)
             for i, row in enumerate(rows):
                 out[row] = tokens[i]
                 scores[row] = batch_scores[i]
@@ -204,8 +361,8 @@ class TranslatorPipeline(Pipeline):
 
     def _step(self, tokens: np.ndarray, state: np.ndarray, enc: dict[str, np.ndarray],
               source_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = self.session.run("decode_step", tokens=tokens, state=state, memory=enc["memory"], keys=enc["keys"],
-                               source_ids=source_ids)
+        out = self.session.run("decode_step", tokens=tokens, state=state, memory=enc["memory"],
+                               keys=enc["keys"], source_ids=source_ids)
         return out["log_probs"].astype(np.float32), out["new_state"]
 
     def _prepare(self, log_probs: np.ndarray, force_end: np.ndarray) -> np.ndarray:
@@ -217,13 +374,12 @@ class TranslatorPipeline(Pipeline):
         log_probs[force_end] = forced
         return log_probs
 
-    def _greedy(self, source_ids: np.ndarray, max_lengths: np.ndarray,
-                beam_width: int = 1) -> tuple[list[list[int]], np.ndarray]:
+    def _greedy(self, source_ids: np.ndarray,
+                max_lengths: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
         enc = self._encode(source_ids)
         state = enc["state"]
         n = len(source_ids)
         tokens = np.full(n, self.bos_id, np.int32)
-        finished = np.zeros(n, bool)
         log_prob = np.zeros(n, np.float32)
         out: list[list[int]] = [[] for _ in range(n)]
         live = np.arange(n)  # rows still decoding; finished rows no longer need the model
@@ -239,7 +395,6 @@ class TranslatorPipeline(Pipeline):
                 if token != self.eos_id:
                     out[row].append(int(token))
             ended = chosen == self.eos_id
-            finished[live[ended]] = True
             live, state = live[~ended], state[~ended]
             t += 1
         return out, log_prob
@@ -292,8 +447,8 @@ class TranslatorPipeline(Pipeline):
             log_sum = np.take_along_axis(candidates.reshape(b, k * vocab), flat, axis=1)
             lengths = np.take_along_axis(candidate_lengths, beam, axis=1)
             finished = np.take_along_axis(finished, beam, axis=1) | (next_tokens == self.eos_id)
-            sequences = np.concatenate(
-                [np.take_along_axis(sequences, beam[:, :, None], axis=1), next_tokens[:, :, None]], axis=2)
+            sequences = np.concatenate([np.take_along_axis(sequences, beam[:, :, None], axis=1),
+                                        next_tokens[:, :, None]], axis=2)
             state = state[(beam + offsets).reshape(-1)]
             tokens = next_tokens.reshape(-1)
             t += 1
@@ -301,26 +456,22 @@ class TranslatorPipeline(Pipeline):
         best = ranking.argmax(axis=1)
         rows = np.arange(b)
         scores = self._normalise(log_sum[rows, best], lengths[rows, best])
-        out = [[int(i) for i in sequences[r, best[r]] if i not in (self.eos_id, self.pad_id)] for r in rows]
+        out = [[int(i) for i in sequences[r, best[r]] if i not in (self.eos_id, self.pad_id)]
+               for r in rows]
         return out, np.asarray(scores, np.float32)
-
-
 
 
 # "Impossible" in the lexicon decoder's log space (finite: sums never turn into NaN).
 _CTC_NEG = -1e30
 
 
-def _ctc_log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def resample_fft(waveform: np.ndarray, orig_sample_rate: int, sample_rate: int) -> np.ndarray:
     """FFT-method resampling (`scipy.signal.resample`), as the SavedModel's `transcribe` does in its
     graph: the spectrum is cut or zero-extended to `round(n * sample_rate / orig_sample_rate)`
     samples."""
-    waveform = np.asarray(waveform, np.float32).reshape(-1)
+    waveform = np.asarray(waveform, np.float32)
+    if waveform.ndim != 1:
+        raise ValueError(f"resample_fft takes a 1-D waveform, got shape {waveform.shape}")
     if orig_sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive number of Hz, got {orig_sample_rate}")
     n = waveform.size
@@ -348,7 +499,7 @@ def ctc_greedy(logits: np.ndarray, blank: int) -> list[int]:
 
 def ctc_prefix_beam(logits: np.ndarray, blank: int, beam_width: int) -> list[int]:
     """Textbook CTC prefix beam search without a language model, every class expanded."""
-    log_probs = _ctc_log_softmax(np.asarray(logits, np.float64))
+    log_probs = log_softmax(np.asarray(logits, np.float64))
     # prefix -> (log p(frames so far, ending in blank), log p(..., ending in its last class))
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -np.inf)}
     classes = [c for c in range(log_probs.shape[-1]) if c != blank]
@@ -409,7 +560,7 @@ class CTCLexiconDecoder:
     def __call__(self, logits: np.ndarray) -> list[int]:
         if len(logits) == 0:
             return []
-        emit = _ctc_log_softmax(np.asarray(logits, np.float32))[:, self.labels]
+        emit = log_softmax(np.asarray(logits, np.float32))[:, self.labels]
         delta = emit[0] + self.start
         columns = np.arange(len(self.labels))
         pointers = []
@@ -429,6 +580,39 @@ class CTCLexiconDecoder:
         return [int(c) for c in self.labels[path[changed & self.writes[path]]]]
 
 
+def _sample_rate(value: Any) -> int:
+    """`value` as a positive whole number of Hz, or one clear error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"sample_rate must be a positive whole number of Hz, got {value!r}")
+    if not (math.isfinite(float(value)) and float(value) == int(value) and value > 0):
+        raise ValueError(f"sample_rate must be a positive whole number of Hz, got {value!r}")
+    return int(value)
+
+
+def _mono_float(waveform: Any) -> np.ndarray:
+    """One waveform as float32 `(samples,)`: int16 / int32 PCM scaled to [-1, 1], `(samples,
+    channels)` (channels <= 8, more samples than channels) averaged to mono."""
+    if isinstance(waveform, (str, bytes, os.PathLike)):
+        raise TypeError(f"a waveform is an array of samples, got {type(waveform).__name__} "
+                        f"{waveform!r} (read the file first, e.g. with soundfile)")
+    x = np.asarray(waveform)
+    if x.dtype == np.int16:
+        x = x.astype(np.float32) / np.float32(32768.0)
+    elif x.dtype == np.int32:
+        x = (x.astype(np.float64) / 2.0**31).astype(np.float32)
+    elif x.dtype.kind in "iub":
+        raise ValueError(f"integer waveforms must be int16 or int32 PCM, got {x.dtype}; "
+                         "pass float32 samples in [-1, 1]")
+    elif x.dtype.kind != "f":
+        raise TypeError(f"a waveform is an array of numbers, got dtype {x.dtype}")
+    if x.ndim == 2 and x.shape[1] <= 8 and x.shape[0] > x.shape[1]:
+        x = x.astype(np.float64).mean(axis=1)
+    elif x.ndim != 1:
+        raise ValueError(f"a waveform is 1-D (samples,) or (samples, channels <= 8), "
+                         f"got shape {x.shape}")
+    return np.asarray(x, np.float32)
+
+
 class CTCRecognizerPipeline(Pipeline):
     """Speech recognition: waveform at any sample rate -> transcript.
 
@@ -440,6 +624,11 @@ class CTCRecognizerPipeline(Pipeline):
     `greedy`, `beam` (prefix beam search without an LM) or `lexicon` (the best path through
     `settings.lexicon`'s words), the decoders of the SavedModel.
 
+    Waveforms: float samples in [-1, 1] (what the SavedModel takes), shape `(samples,)`; int16 and
+    int32 PCM arrays are scaled to [-1, 1] here (divided by 32768 and 2**31), and a
+    `(samples, channels)` array with at most 8 channels and more samples than channels (as
+    soundfile reads a stereo file) is averaged to mono. Any other shape raises ValueError.
+
     Methods (stable; the benchmark calls them):
         transcribe(waveform (samples,), sample_rate) -> str     (the SavedModel's `transcribe`)
         transcribe_batch([waveform, ...], sample_rate) -> [str, ...]
@@ -448,7 +637,13 @@ class CTCRecognizerPipeline(Pipeline):
 
     `transcribe`, `transcribe_batch` and `decode` take `decoder="greedy" | "beam" | "lexicon"` to
     override the configured decoder.
+
+    Args:
+        session: The export's session.
+        batch_size: Waveforms per model call in `logits_batch` (>= 1).
     """
+
+    DECODERS = ("greedy", "beam", "lexicon")
 
     def __init__(self, session: Session, batch_size: int = 16):
         super().__init__(session)
@@ -457,16 +652,44 @@ class CTCRecognizerPipeline(Pipeline):
         self.blank = int(self.settings["blank_index"])
         self.decoder = self.settings["decoder"]
         self.beam_width = int(self.settings["beam_width"])
-        self.batch_size = batch_size
+        self.batch_size = _positive_int("batch_size", batch_size)
         self._lexicon = None
         if self.settings.get("lexicon"):
             index = {c: i for i, c in enumerate(self.alphabet)}
             words = [[index[c] for c in word] for word in self.settings["lexicon"]]
             self._lexicon = CTCLexiconDecoder(words, index[" "], self.blank)
 
+    def _method(self, decoder: str | None) -> str:
+        method = self.decoder if decoder is None else decoder
+        if method not in self.DECODERS:
+            raise ValueError(f"unknown decoder {method!r} (expected 'greedy', 'beam' or 'lexicon')")
+        if method == "lexicon" and self._lexicon is None:
+            raise ValueError("this export has no lexicon (settings.lexicon); "
+                             "use decoder='greedy' or 'beam'")
+        return method
+
     def logits_batch(self, waveforms: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
-        """Each waveform's logits `(frames, classes)` (its own frames), run in padded batches."""
-        audio = [resample_fft(w, int(sample_rate), self.sample_rate) for w in waveforms]
+        """Each waveform's logits, run in padded batches of `batch_size`.
+
+        Args:
+            waveforms: A list of waveforms (see the class docstring for dtypes and shapes).
+            sample_rate: Their sample rate in Hz (a positive whole number); they are resampled to
+                the model's `settings["sample_rate"]`.
+
+        Returns:
+            One float32 array `(frames, classes)` per waveform (its own frames), in input order.
+
+        Raises:
+            TypeError: When `waveforms` is one array rather than a list of them.
+            ValueError: When a waveform's shape or dtype, or `sample_rate`, is not accepted.
+        """
+        if isinstance(waveforms, (np.ndarray, str, bytes)):
+            shape = getattr(waveforms, "shape", None)
+            raise TypeError(f"this takes a list of waveforms, got one {type(waveforms).__name__}"
+                            + (f" of shape {shape}" if shape is not None else "")
+                            + "; use transcribe for one waveform")
+        rate = _sample_rate(sample_rate)
+        audio = [resample_fft(_mono_float(w), rate, self.sample_rate) for w in waveforms]
         out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(audio)
         order = sorted(range(len(audio)), key=lambda i: audio[i].size)  # little padding per batch
         for start in range(0, len(order), self.batch_size):
@@ -481,28 +704,60 @@ class CTCRecognizerPipeline(Pipeline):
         return out
 
     def decode(self, logits: np.ndarray, decoder: str | None = None) -> str:
-        """The transcript of one utterance's logits `(frames, classes)`."""
-        method = decoder or self.decoder
+        """The transcript of one utterance's logits.
+
+        Args:
+            logits: float32 `(frames, classes)`, blank last.
+            decoder: `"greedy"`, `"beam"` or `"lexicon"`; None = `settings["decoder"]`.
+
+        Returns:
+            The transcript.
+
+        Raises:
+            ValueError: When the decoder is unknown, or `"lexicon"` and the export has none.
+        """
+        method = self._method(decoder)
         if method == "greedy":
             ids = ctc_greedy(logits, self.blank)
         elif method == "beam":
             ids = ctc_prefix_beam(logits, self.blank, self.beam_width)
-        elif method == "lexicon":
-            if self._lexicon is None:
-                raise ValueError("this export has no lexicon (settings.lexicon); "
-                                 "use decoder='greedy' or 'beam'")
-            ids = self._lexicon(logits)
         else:
-            raise ValueError(f"unknown decoder {method!r} (expected 'greedy', 'beam' or 'lexicon')")
+            ids = self._lexicon(logits)
         return "".join(self.alphabet[i] for i in ids)
 
     def transcribe_batch(self, waveforms: list[np.ndarray], sample_rate: int,
                          decoder: str | None = None) -> list[str]:
-        """Transcripts of waveforms at `sample_rate` (resampled to the model's rate here)."""
+        """Transcripts of several waveforms (arguments as `logits_batch` and `decode`).
+
+        Returns:
+            One transcript per waveform, in input order.
+
+        Raises:
+            TypeError: When `waveforms` is one array ("use transcribe for one").
+            ValueError: As `logits_batch` and `decode`.
+        """
+        if isinstance(waveforms, np.ndarray):
+            raise TypeError("transcribe_batch takes a list of waveforms; use transcribe for one "
+                            f"(got an array of shape {waveforms.shape})")
+        self._method(decoder)  # before the model runs
         return [self.decode(x, decoder) for x in self.logits_batch(waveforms, sample_rate)]
 
     def transcribe(self, waveform: np.ndarray, sample_rate: int, decoder: str | None = None) -> str:
-        """The transcript of one waveform `(samples,)` at `sample_rate`."""
+        """The transcript of one waveform, as the SavedModel's `transcribe`.
+
+        Args:
+            waveform: `(samples,)` float in [-1, 1] (or int16/int32 PCM, or `(samples, channels)`:
+                see the class docstring).
+            sample_rate: Its sample rate in Hz (a positive whole number).
+            decoder: `"greedy"`, `"beam"` or `"lexicon"`; None = `settings["decoder"]`.
+
+        Returns:
+            The transcript.
+
+        Raises:
+            ValueError: When the waveform's shape or dtype, `sample_rate` or `decoder` is not
+                accepted.
+        """
         return self.transcribe_batch([waveform], sample_rate, decoder)[0]
 
 
@@ -511,6 +766,16 @@ class CTCRecognizerPipeline(Pipeline):
 # as there: RE2's and Python's `\s` differ on Unicode spaces.
 _BR = re.compile(r"<br[ \t\n\r\f\v]*/?>", re.IGNORECASE)
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def _text(value: Any, what: str = "text") -> str:
+    """A str as is; bytes decoded as UTF-8 (invalid sequences -> U+FFFD, as TensorFlow's
+    `unicode_decode(errors="replace")`); anything else a TypeError."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", errors="replace")
+    raise TypeError(f"a {what} must be a str (or UTF-8 bytes), got {type(value).__name__}")
 
 
 def clean_text(text: str) -> str:
@@ -539,11 +804,7 @@ class SentencePieceIds:
 
     def __init__(self, model_file: str | os.PathLike, model_type: str = "unigram",
                  byte_fallback: bool = False, user_defined_ids: list[int] | tuple[int, ...] = ()):
-        try:
-            import sentencepiece
-        except ImportError as e:
-            raise ImportError(
-                "tokenizing needs the `sentencepiece` package (pip install sentencepiece)") from e
+        sentencepiece = _sentencepiece("tokenizing")
         self.processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
         self.model_type = model_type
         self.byte_fallback = byte_fallback
@@ -572,7 +833,14 @@ class SentencePieceIds:
         self._prefixes = {piece[:k] for piece in self._pieces for k in range(1, len(piece) + 1)}
 
     def encode(self, text: str) -> list[int]:
-        """The ids of `text` (no begin/end ids)."""
+        """Tokenizes one text as tensorflow-text's `SentencepieceTokenizer.tokenize`.
+
+        Args:
+            text: The text (already cleaned / normalized as the pipeline does).
+
+        Returns:
+            Its ids (no begin/end ids).
+        """
         if self.model_type != "unigram":
             return list(self.processor.encode(text))
         normalized = self.processor.normalize(text)
@@ -648,7 +916,15 @@ class ClassifierPipeline(Pipeline):
         self.class_names: list[str] = list(self.settings["class_names"])
 
     def token_ids(self, text: str) -> list[int]:
-        """The ids the model reads for one text (cleaned, tokenized, truncated; not padded)."""
+        """The ids the model reads for one text.
+
+        Args:
+            text: One raw text (str, or UTF-8 bytes).
+
+        Returns:
+            Its ids: cleaned, tokenized and truncated as the SavedModel does; not padded.
+        """
+        text = _text(text)
         if self.settings["clean_html"]:
             text = clean_text(text)
         ids = self.tokenizer.encode(text)
@@ -661,7 +937,22 @@ class ClassifierPipeline(Pipeline):
         return ids[:head] + (ids[len(ids) - tail:] if tail else [])
 
     def predict(self, texts: list[str], batch_size: int = 64) -> dict[str, Any]:
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        """Classifies texts, as the SavedModel's `serving_default`.
+
+        Args:
+            texts: Raw texts (one str is taken as a list of one).
+            batch_size: Texts per model call (>= 1).
+
+        Returns:
+            `{"labels": [str], "probabilities": (n, classes) float32, "label_ids": (n,) int32,
+            "logits": (n, classes) float32}`, in input order.
+
+        Raises:
+            TypeError: When a text is not a str (or bytes).
+            ValueError: When `batch_size` is not a positive integer.
+        """
+        batch_size = _positive_int("batch_size", batch_size)
+        texts = [texts] if isinstance(texts, (str, bytes)) else list(texts)
         ids = [self.token_ids(t) for t in texts]
         k = len(self.class_names)
         logits = np.zeros((len(texts), k), np.float32)
@@ -706,10 +997,26 @@ class CharGeneratorPipeline(Pipeline):
         self._table = ["\ufffd", *self.chars]
 
     def encode(self, text: str) -> np.ndarray:
-        """Character ids of `text` (characters outside the vocabulary -> the unknown id)."""
+        """Character ids of a text.
+
+        Args:
+            text: A str, or UTF-8 bytes (decoded as the SavedModel does).
+
+        Returns:
+            int32 ids `(len(text),)`; characters outside the vocabulary get the unknown id.
+        """
+        text = _text(text)
         return np.asarray([self._index.get(c, self.unknown_id) for c in text], np.int32)
 
     def decode(self, ids: Any) -> str:
+        """The text of character ids (the unknown id -> U+FFFD).
+
+        Args:
+            ids: Character ids.
+
+        Returns:
+            The text.
+        """
         return "".join(self._table[int(i)] for i in ids)
 
     def _states(self, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -717,7 +1024,27 @@ class CharGeneratorPipeline(Pipeline):
 
     def generate(self, prompt: str, num_chars: int, temperature: float = 1.0, top_k: int = 0,
                  top_p: float = 1.0, seed: int | None = None) -> str:
-        if num_chars <= 0:
+        """Continues a prompt (see the class docstring for the sampling rules).
+
+        Args:
+            prompt: The text to continue (str, or UTF-8 bytes); "" starts from "\\n".
+            num_chars: Characters to generate (a non-negative integer).
+            temperature: <= 0 for greedy (the SavedModel's `generate`), else the sampling
+                temperature (finite).
+            top_k: Sample among the `top_k` likeliest characters (0 = no limit).
+            top_p: Nucleus sampling mass, 0 < top_p <= 1 (1 = no limit; used when top_k is 0).
+            seed: Seed of numpy's generator (None = fresh entropy).
+
+        Returns:
+            The continuation only (not the prompt).
+
+        Raises:
+            TypeError: When the prompt is not a str (or bytes).
+            ValueError: When a setting is out of range.
+        """
+        self._check_sampling(num_chars, temperature, top_k, top_p)
+        prompt = _text(prompt, "prompt")
+        if num_chars == 0:
             return ""
         rng = np.random.default_rng(seed)
         ids = self.encode(prompt)
@@ -737,6 +1064,23 @@ class CharGeneratorPipeline(Pipeline):
         return self.decode(chosen)
 
     @staticmethod
+    def _check_sampling(num_chars: Any, temperature: Any, top_k: Any, top_p: Any) -> None:
+        def integer(value: Any) -> bool:
+            return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+        if not integer(num_chars) or num_chars < 0:
+            raise ValueError(f"num_chars must be a non-negative integer, got {num_chars!r}")
+        if not integer(top_k) or top_k < 0:
+            raise ValueError(f"top_k must be a non-negative integer (0 = no limit), got {top_k!r}")
+        if (isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.number))
+                or not math.isfinite(float(temperature))):
+            raise ValueError(f"temperature must be a finite number (<= 0: greedy), "
+                             f"got {temperature!r}")
+        if (isinstance(top_p, bool) or not isinstance(top_p, (int, float, np.number))
+                or not 0.0 < float(top_p) <= 1.0):
+            raise ValueError(f"top_p must be in (0, 1] (1 = no limit), got {top_p!r}")
+
+    @staticmethod
     def _pick(logits: np.ndarray, temperature: float, top_k: int, top_p: float,
               rng: np.random.Generator) -> int:
         if temperature <= 0:
@@ -753,13 +1097,23 @@ class CharGeneratorPipeline(Pipeline):
         return int(order[rng.choice(len(order), p=probs)])
 
     def score(self, text: str) -> float:
+        """Bits per character, as the SavedModel's `score`.
+
+        Args:
+            text: A str, or UTF-8 bytes (decoded as the SavedModel does).
+
+        Returns:
+            Mean bits of `text[1:]` given the characters before it, from a zero state (0.0 for
+            texts shorter than 2 characters).
+
+        Raises:
+            TypeError: When `text` is not a str (or bytes).
+        """
         ids = self.encode(text)
         if ids.size < 2:
             return 0.0
         logits = self.session.run("serving_default", ids=ids[None, :-1])["logits"][0]
-        logits = logits.astype(np.float64)
-        shifted = logits - logits.max(-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        log_probs = log_softmax(logits.astype(np.float64))
         nats = -log_probs[np.arange(ids.size - 1), ids[1:]].mean()
         return float(nats / math.log(2.0))
 
@@ -774,9 +1128,25 @@ PIPELINES: dict[str, type[Pipeline]] = {
 
 
 def load(folder: str | os.PathLike, num_threads: int | None = None) -> Pipeline:
-    """The pipeline of the export in `folder` (named by export.json's `pipeline`)."""
+    """Loads an export with the pipeline export.json names.
+
+    Args:
+        folder: The export folder (or its export.json or model file).
+        num_threads: CPU threads of the runtime (None = its default).
+
+    Returns:
+        The pipeline (`MemoryPipeline`, `ClassifierPipeline`, `CharGeneratorPipeline`,
+        `TranslatorPipeline` or `CTCRecognizerPipeline`); `.session` runs the bare model.
+
+    Raises:
+        FileNotFoundError: When the folder or a file export.json lists is missing.
+        ValueError: When the path is not a LiteRT/ONNX export (e.g. a SavedModel) or export.json
+            names an unknown format or pipeline.
+        ImportError: When a package the export needs is not installed.
+    """
     session = Session(folder, num_threads)
     kind = session.description["pipeline"]
     if kind not in PIPELINES:
-        raise ValueError(f"{Path(folder) / 'export.json'}: unknown pipeline {kind!r} (known: {sorted(PIPELINES)})")
+        raise ValueError(f"{session.folder / 'export.json'}: unknown pipeline {kind!r} "
+                         f"(known: {sorted(PIPELINES)})")
     return PIPELINES[kind](session)

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seqtasks.portable import standalone
+from seqtasks.portable import sentencepiece_settings, standalone
 from seqtasks.runtime import commands
-from seqtasks.tasks.sentiment.export import sentencepiece_settings
 from seqtasks.tasks.sentiment.preprocessor import SentimentTokenizer
 from seqtasks.tokenizers import train_sentencepiece_model
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seqtasks.portable import PortableExport, PortableFunction
+from seqtasks.portable import PortableExport, PortableFunction, sentencepiece_settings
 from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.sentiment.data import PAD_ID
 from seqtasks.tasks.sentiment.preprocessor import SPM_ASSET, SentimentTokenizer
@@ -60,20 +60,6 @@ class SentimentServing(ServingModule):
 
     def signatures(self) -> dict[str, Any]:
         return {"serving_default": self.serve}
-
-
-def sentencepiece_settings(spm_model: bytes) -> dict[str, Any]:
-    """What the runner's tokenizer needs to know about a sentencepiece model besides what the
-    `sentencepiece` package tells it: the model type, byte fallback and the user-defined pieces."""
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    proto = pb.ModelProto()
-    proto.ParseFromString(spm_model)
-    model_type = pb.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type).lower()
-    user_defined = [i for i, piece in enumerate(proto.pieces)
-                    if piece.type == pb.ModelProto.SentencePiece.USER_DEFINED]
-    return {"model_type": model_type, "byte_fallback": bool(proto.trainer_spec.byte_fallback),
-            "user_defined_ids": user_defined}
 
 
 def sentiment_portable(
@@ -134,4 +120,4 @@ def sentiment_portable(
     )
 
 
-__all__ = ["SentimentServing", "sentencepiece_settings", "sentiment_portable"]
+__all__ = ["SentimentServing", "sentiment_portable"]

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from seqtasks.portable import PortableExport, PortableFunction
+from seqtasks.portable import PortableExport, PortableFunction, sentencepiece_settings
 from seqtasks.runtime.export import ServingModule
 from seqtasks.tasks.translation.model import TranslationModel
 
@@ -239,6 +239,9 @@ def translation_portable(
         settings={
             "source_model": "source.model",
             "target_model": "target.model",
+            # What the runner's tokenizer needs for source ids equal to tensorflow-text's.
+            "source_tokenizer": {"file": "source.model",
+                                 **sentencepiece_settings(bytes(source_model_proto))},
             "pad_id": pad_id,
             "bos_id": model.bos_id,
             "eos_id": model.eos_id,
