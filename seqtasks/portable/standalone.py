@@ -142,7 +142,8 @@ class Session:
 
         Raises:
             KeyError: When the export has no such signature.
-            ValueError: When the input names are not exactly the signature's.
+            ValueError: When the input names are not exactly the signature's, or an input's
+                shape does not fit the one export.json gives.
         """
         if signature not in self.signatures:
             raise KeyError(f"no signature {signature!r} in this export "
@@ -153,6 +154,13 @@ class Session:
             raise ValueError(f"signature {signature!r} takes inputs {expected}, got {sorted(inputs)}")
         arrays = {spec["name"]: np.ascontiguousarray(inputs[spec["name"]], dtype=spec["dtype"])
                   for spec in sig["inputs"]}
+        for spec in sig["inputs"]:
+            shape, got = spec.get("shape"), arrays[spec["name"]].shape
+            if shape is not None and (len(got) != len(shape) or any(
+                    want is not None and want != n for want, n in zip(shape, got, strict=True))):
+                wanted = "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
+                raise ValueError(f"input {spec['name']!r} of signature {signature!r} must have "
+                                 f"shape {wanted}, got {got}")
         outputs = _output_names(sig["outputs"])
         if self.format == "litert":
             if signature not in self._runners:
@@ -198,7 +206,7 @@ class MemoryPipeline(Pipeline):
             sequence: Float array `(batch, T, features)`.
 
         Returns:
-            Adding: the sums `(batch, 1)` float32. Copy: the recalled symbols
+            Adding: the sums `(batch,)` float32. Copy: the recalled symbols
             `(batch, copy_length)` int32.
         """
         out = self.session.run("serving_default", sequence=np.asarray(sequence, np.float32))

@@ -182,3 +182,45 @@ def test_the_runner_imports_nothing_of_tensorflow_or_seqtasks():
     allowed = {"json", "os", "re", "math", "pathlib", "typing", "collections", "dataclasses", "numpy",
                "ai_edge_litert", "onnxruntime", "sentencepiece", "unicodedata", "functools", "itertools"}
     assert imported <= allowed, imported - allowed
+
+
+def test_the_runner_loads_export_folders_only_and_names_what_is_missing(runs, tmp_path):
+    from seqtasks.portable import standalone
+
+    run = runs / "adding"
+    out = run / "export-onnx"
+    if not (out / "export.json").is_file():
+        out = commands.export(run, fmt="onnx")
+    # export.json records each output's dtype and shape (None: any size).
+    description = json.loads((out / "export.json").read_text())
+    assert description["signatures"]["serving_default"]["outputs"] == [
+        {"name": "sum", "dtype": "float32", "shape": [None]}]
+    x = np.zeros((2, 5, 2), np.float32)
+    want = standalone.load(out).predict(x)
+    for path in (out / "export.json", out / "model.onnx"):  # a file of the folder: its folder
+        np.testing.assert_array_equal(standalone.load(path).predict(x), want)
+
+    def fails(error, match, path):
+        with pytest.raises(error, match=match) as caught:
+            standalone.load(path)
+        assert "\n" not in str(caught.value)
+        return str(caught.value)
+
+    saved = run / "export"
+    if not (saved / "saved_model.pb").is_file():
+        saved = commands.export(run)
+    fails(ValueError, "is a SavedModel.*tf.saved_model.load", saved)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fails(FileNotFoundError, f"{empty} holds no export.json", empty)
+    fails(FileNotFoundError, "no such export folder", tmp_path / "nowhere")
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "model.onnx").unlink()
+    message = fails(FileNotFoundError, "model.onnx is missing from the export folder", broken)
+    assert str(broken) in message
+    session = standalone.Session(out)
+    with pytest.raises(ValueError, match=r"must have shape \(any, any, 2\), got \(5, 2\)"):
+        session.run(sequence=np.zeros((5, 2), np.float32))

@@ -205,3 +205,33 @@ def test_runner_tokenizer_equals_tensorflow_text_on_imdb_reviews(tmp_path):
     runner = standalone.SentencePieceIds(tmp_path / "spm.model")
     test = texts[1200:]
     assert [runner.encode(t) for t in test] == _tf_text_ids(model, test)
+
+
+def test_runner_names_missing_files_and_checks_batch_size_and_sentencepiece(runs, tmp_path,
+                                                                          monkeypatch):
+    import shutil
+    import types
+
+    out = runs / "bigru_mean_max" / "export-onnx"
+    if not (out / "export.json").is_file():
+        out = commands.export(runs / "bigru_mean_max", fmt="onnx")
+    model = standalone.load(out)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        model.predict(TEXTS, batch_size=0)
+    assert model.predict([TEXTS[0].encode("utf-8")])["labels"] == model.predict(TEXTS[:1])["labels"]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / "assets" / "spm.model").unlink()
+    with pytest.raises(FileNotFoundError) as caught:
+        standalone.load(broken)
+    message = str(caught.value)
+    assert "assets/spm.model" in message and str(broken) in message and "\n" not in message
+
+    # sentencepiece < 0.2 has no `normalize`, which the runner's tokenizer needs.
+    old = types.ModuleType("sentencepiece")
+    old.__version__ = "0.1.99"
+    old.SentencePieceProcessor = type("SentencePieceProcessor", (), {})
+    monkeypatch.setitem(sys.modules, "sentencepiece", old)
+    with pytest.raises(ImportError, match=r"needs sentencepiece >= 0\.2 \(installed: 0\.1\.99\)"):
+        standalone.load(out)

@@ -321,3 +321,45 @@ def test_the_runner_decoders_and_resampler_match_seqtasks():
         got = standalone.resample_fft(waveform, orig, new)
         assert got.shape == want.shape and got.dtype == np.float32
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _onnx_export(run):
+    out = run / "export-onnx"
+    return out if (out / "export.json").is_file() else commands.export(run, fmt="onnx")
+
+
+def test_runner_waveform_shapes_dtypes_and_argument_checks(runs):
+    """(samples, channels) is averaged to mono and int16 / int32 PCM scaled to [-1, 1] (the
+    SavedModel takes float32 in [-1, 1]); other shapes, a single array for a batch, bad sample
+    rates, decoders and batch sizes stop in one line."""
+    root, recordings = runs
+    model = standalone.load(_onnx_export(root / "lstm"))
+    audio = _utterances(recordings, 8000)[3]
+    want = model.logits_batch([audio], 8000)[0]
+    stereo = np.stack([audio * 0.5, audio * 1.5], axis=1)  # averages to `audio` exactly
+    np.testing.assert_array_equal(model.logits_batch([stereo], 8000)[0], want)
+    pcm = np.round(audio * 32767).astype(np.int16)
+    as_float = model.logits_batch([pcm.astype(np.float32) / 32768], 8000)[0]
+    np.testing.assert_array_equal(model.logits_batch([pcm], 8000)[0], as_float)
+    np.testing.assert_array_equal(
+        model.logits_batch([pcm.astype(np.int32) * 65536], 8000)[0], as_float)
+    np.testing.assert_allclose(as_float, want, atol=1e-2 * max(1.0, float(np.abs(want).max())))
+    assert model.transcribe(pcm, 8000) == model.transcribe(audio, 8000.0)
+
+    def fails(error, match, call):
+        with pytest.raises(error, match=match) as caught:
+            call()
+        assert "\n" not in str(caught.value)
+
+    fails(ValueError, r"got shape \(2, 4000\)", lambda: model.transcribe(np.zeros((2, 4000)), 8000))
+    fails(ValueError, r"got shape \(4000, 1, 1\)",
+          lambda: model.transcribe(np.zeros((4000, 1, 1)), 8000))
+    fails(ValueError, "int16 or int32", lambda: model.transcribe(np.zeros(800, np.uint8), 8000))
+    fails(TypeError, "transcribe_batch takes a list of waveforms; use transcribe for one",
+          lambda: model.transcribe_batch(audio, 8000))
+    for rate in ("16k", None, 8000.5, 0, -8000, float("nan"), True):
+        fails((TypeError, ValueError), "sample_rate must be a positive whole number",
+              lambda rate=rate: model.transcribe(audio, rate))
+    fails(ValueError, "unknown decoder ''", lambda: model.transcribe(audio, 8000, decoder=""))
+    fails(ValueError, "batch_size must be a positive integer",
+          lambda: standalone.CTCRecognizerPipeline(model.session, batch_size=0))

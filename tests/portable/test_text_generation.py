@@ -148,3 +148,31 @@ def test_quantized_export_scores_close_to_the_saved_model(runs, tmp_path, fmt, q
     # the logits; LiteRT's dynamic range quantization and float16 weights do not.
     np.testing.assert_allclose(got["scores"], bits, atol=0.05)
     assert got["logit_diff"] < 1e-4
+
+
+def test_runner_reads_bytes_as_utf8_and_checks_sampling_settings_up_front(runs):
+    """bytes are decoded as UTF-8 as the SavedModel does (invalid sequences -> U+FFFD); sampling
+    settings out of range stop in one line before the model runs."""
+    from seqtasks.portable import standalone
+
+    out = runs / "gru" / "export-onnx"
+    model = standalone.load(out if (out / "export.json").is_file()
+                            else commands.export(runs / "gru", fmt="onnx"))
+    text = SCORED[4]
+    assert model.score(text.encode("utf-8")) == model.score(text)
+    assert model.score(b"to be \xff or") == model.score("to be \ufffd or")
+    assert model.generate(PROMPTS[3].encode("utf-8"), 12, temperature=0) == model.generate(
+        PROMPTS[3], 12, temperature=0)
+    bad = [({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"), ({"top_p": float("nan")}, "top_p"),
+           ({"top_k": -1}, "top_k"), ({"top_k": 2.5}, "top_k"),
+           ({"temperature": float("nan")}, "temperature"),
+           ({"temperature": float("inf")}, "temperature"), ({"num_chars": 2.5}, "num_chars"),
+           ({"num_chars": -1}, "num_chars")]
+    for settings, name in bad:
+        arguments = {"num_chars": 5, **settings}
+        with pytest.raises(ValueError, match=f"^{name} must be") as caught:
+            model.generate("to be", **arguments)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(TypeError, match="prompt must be a str"):
+        model.generate(None, 5)
+    assert model.generate("to be", 0, top_p=1.0, top_k=3) == ""
