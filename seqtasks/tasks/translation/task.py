@@ -214,19 +214,7 @@ class TranslationTask(Task):
     def serving(self, model: keras.Model) -> TranslationServing:
         """The string-to-string translator of `model` (the object that `export` saves)."""
         if self._serving is None or self._serving[0] is not model:
-            assert self.preprocessor is not None
-            e = self.config.eval
-            serving = TranslationServing(
-                model,
-                self.preprocessor.source_tokenizer.model_proto,
-                self.preprocessor.target_tokenizer.model_proto,
-                beam_size=e.beam_size,
-                length_penalty=e.length_penalty,
-                max_length_a=e.max_length_a,
-                max_length_b=e.max_length_b,
-                max_source_length=self.config.data.max_source_length,
-                punctuation_spaces=self.preprocessor.punctuation_spaces,
-            )
+            serving = TranslationServing(model, **self._export_settings())
             self._serving = (model, serving)
         return self._serving[1]
 
@@ -368,21 +356,24 @@ class TranslationTask(Task):
     def serving_module(self, model: keras.Model) -> TranslationServing:
         return self.serving(model)
 
-    def portable_export(self, model: keras.Model) -> PortableExport:
+    def _export_settings(self) -> dict[str, Any]:
+        """What the SavedModel and the LiteRT/ONNX exports share: tokenizers, search and length settings."""
         assert self.preprocessor is not None
         e = self.config.eval
-        return translation_portable(
-            model,
-            self.preprocessor.source_tokenizer.model_proto,
-            self.preprocessor.target_tokenizer.model_proto,
-            beam_size=e.beam_size,
-            length_penalty=e.length_penalty,
-            max_length_a=e.max_length_a,
-            max_length_b=e.max_length_b,
-            max_source_length=self.config.data.max_source_length,
-            punctuation_spaces=self.preprocessor.punctuation_spaces,
-            batch_size=max(e.batch_size, 1),
-        )
+        return {
+            "source_model_proto": self.preprocessor.source_tokenizer.model_proto,
+            "target_model_proto": self.preprocessor.target_tokenizer.model_proto,
+            "beam_size": e.beam_size,
+            "length_penalty": e.length_penalty,
+            "max_length_a": e.max_length_a,
+            "max_length_b": e.max_length_b,
+            "max_source_length": self.config.data.max_source_length,
+            "punctuation_spaces": self.preprocessor.punctuation_spaces,
+        }
+
+    def portable_export(self, model: keras.Model) -> PortableExport:
+        batch_size = max(self.config.eval.batch_size, 1)
+        return translation_portable(model, **self._export_settings(), batch_size=batch_size)
 
 
 __all__ = ["TranslationTask"]
