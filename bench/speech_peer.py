@@ -140,7 +140,10 @@ def _exported(run: Path, export_dir: str | None, task, items: list[Item]) -> Sys
     spec_file = target / "assets" / "speech_model.json"  # what the export decodes with (not the run's --set)
     spec = json.loads(spec_file.read_text(encoding="utf-8")) if spec_file.is_file() else {}
     kind = spec.get("decoder", "?")
-    decoder = {"lexicon": f"lexicon ({len(spec.get('lexicon') or [])} words)",
+    words = f"{len(spec.get('lexicon') or [])} words"
+    if spec.get("lexicon_counts"):
+        words += f", unigram weight {spec.get('lexicon_lm_weight'):g}, bonus {spec.get('lexicon_word_bonus'):g}"
+    decoder = {"lexicon": f"lexicon ({words})",
                "beam": f"beam {spec.get('beam_width')}"}.get(kind, kind)
 
     def recognise(item: Item) -> str:

@@ -353,6 +353,8 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "num_buckets": _MIN_1, "max_length": _MIN_1,
     # Speech, synthetic sentences (espeak-ng): how many, and the limits of each rate (words/min) and pitch.
     "synthetic_sentences": _MIN_0, "synthetic_rates": (80, 450, True, True), "synthetic_pitches": (0, 99, True, True),
+    # Speech, lexicon decoding: weight of the word counts' log-probability.
+    "lexicon_lm_weight": _MIN_0,
 }
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from seqtasks.decoding.lexicon import LexiconCTCDecoder
+from seqtasks.decoding.lexicon import Lexicon, LexiconCTCDecoder
 from seqtasks.losses.ctc import PAD_LABEL
 
 DECODING_METHODS = ("greedy", "beam", "lexicon")
@@ -128,7 +128,7 @@ def ctc_decode(
     method: str = "greedy",
     beam_width: int = 8,
     blank_index: int | None = None,
-    lexicon: Sequence[str] | None = None,
+    lexicon: Lexicon | Sequence[str] | None = None,
 ) -> tf.Tensor:
     """Decodes CTC logits to strings with greedy, beam search or lexicon-constrained decoding.
 
@@ -140,7 +140,8 @@ def ctc_decode(
             `seqtasks.decoding.lexicon.LexiconCTCDecoder`).
         beam_width: beam width for `method="beam"`.
         blank_index: the blank class; `None` means the last class.
-        lexicon: the words `method="lexicon"` may output (each spelt with `alphabet`'s characters).
+        lexicon: the words `method="lexicon"` may output (each spelt with `alphabet`'s characters): a `Lexicon`
+            (with unigram counts and their weights) or a plain list of words.
 
     Returns:
         tf.string `(batch,)` transcripts.
@@ -158,11 +159,16 @@ def ctc_decode(
         index = {token: i for i, token in enumerate(alphabet)}
         if not lexicon or " " not in index:
             raise ValueError("Lexicon decoding needs a non-empty `lexicon` and an alphabet with the space character.")
-        missing = sorted({c for word in lexicon for c in word if c not in index})
+        if not isinstance(lexicon, Lexicon):
+            lexicon = Lexicon(tuple(dict.fromkeys(lexicon)))
+        missing = sorted({c for word in lexicon.words for c in word if c not in index})
         if missing:
             raise ValueError(f"Lexicon words use characters outside the alphabet: {missing!r}.")
         blank = len(alphabet) if blank_index is None else blank_index
-        decoder = LexiconCTCDecoder([[index[c] for c in word] for word in lexicon], index[" "], blank)
+        decoder = LexiconCTCDecoder(
+            [[index[c] for c in word] for word in lexicon.words], index[" "], blank, counts=lexicon.counts,
+            lm_weight=lexicon.lm_weight, word_bonus=lexicon.word_bonus,
+        )
         ids, _ = decoder.decode(logits, logit_lengths)
     elif method == "greedy":
         ids, _ = ctc_greedy_decode(logits, logit_lengths, blank_index)

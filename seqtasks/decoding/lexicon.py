@@ -1,32 +1,252 @@
-"""CTC decoding constrained to a lexicon: the best path through a graph that spells only words of a closed
-vocabulary, separated by a word separator (Viterbi decoding over the CTC topology of the word loop).
+"""CTC decoding constrained to a lexicon: the best path through a graph that spells only words of a vocabulary,
+separated by a word separator, optionally weighted by a unigram word LM (Viterbi over a prefix tree).
 
-A free CTC decoder can spell non-words ("tewo", "zewro") when an unseen speaker or noise blurs a frame; a task
-with a closed vocabulary (spoken digits, commands) knows every word it may output. This decoder searches, in
-TensorFlow ops (so it runs inside an exported SavedModel), for the single most probable frame alignment among
-those whose collapsed output is `word (separator word)*` with every word from the lexicon:
+A free CTC decoder can spell non-words ("tewo", "zewro", "sicepplines") when an unseen speaker, noise or too little
+training audio blurs a frame. A task that knows the words it may output (spoken digits, commands, or the tens of
+thousands of words of a text corpus for dictation) can search only among them. This decoder does that in TensorFlow
+ops, so it runs inside an exported SavedModel:
 
-    states:   for each word w = c1..cn: blank, c1, blank, c2, ..., cn, blank   (CTC's blank-interleaved form)
-              plus one separator state between words
-    moves:    stay; next state; skip a blank between two different characters; from the end of a word (its
-              last character or trailing blank) to the separator; from the separator to the start of any word
-    score:    sum over frames of the log-probability of the state's label (best path, not the sum over paths)
+    states:   0: the blank before a word (start, or after a separator); 1: the separator;
+              for each node of the prefix tree of the words (one per distinct word prefix): its character, and a
+              blank after it
+    moves:    stay; a character -> its blank; a prefix (its character, or its blank) -> a child prefix (from the
+              character only when the child's character differs: CTC needs a blank between repeats); the blank
+              before a word or the separator -> a first character; a whole word -> the separator
+    score:    sum over frames of the log-probability of the state's label (the best path, not the sum over paths),
+              plus `lm_weight * log P(word) + word_bonus` per word when the words have counts
 
-The dynamic programme compares every pair of states at every frame, so its cost is `frames x states^2`: right for
-vocabularies of up to a few hundred words (ten digits: 91 states), not for open-vocabulary dictation (use the
-language-model beam search of `seqtasks.decoding.ctc_lm` there).
+Sharing prefixes keeps the graph linear in the size of the vocabulary (20,000 English words: ~100,000 states,
+~290,000 moves), and the moves are kept sparse (one gather and one segment maximum per frame), so the cost is
+`frames x moves`. The unigram probability is spread over the tree ("LM look-ahead"): entering a prefix adds the
+log of its share of its parent's probability mass, and ending a word adds the log of the word's share of its own
+prefix's mass; along a whole word these sum to `log P(word)`, so the word's score is exact, and a prefix that only
+leads to rare words is penalised as soon as it is entered.
+
+`Lexicon.read` reads word lists (`word` or `word<TAB>count` per line); `python -m seqtasks.decoding.lexicon build`
+counts the words of large text files (with the sentences of a test set left out) into such a list.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
+import os
+import sys
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from seqtasks.errors import DataError
 from seqtasks.losses.ctc import PAD_LABEL
 
 _NEG = -1e30  # "impossible" in log space: finite, so sums never turn into NaN
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The words a CTC decoder may output, with optional unigram counts and their weights.
+
+    Args:
+        words: The words (distinct, non-empty; characters of the model's alphabet, no space).
+        counts: One positive count per word (a unigram LM: `P(word) = count / sum(counts)`), or `None` for a
+            plain word list (every word equally likely: no LM score).
+        lm_weight: Weight of `log P(word)` in the path score (with counts).
+        word_bonus: Added to the path score per word (balances the LM's cost of each extra word).
+    """
+
+    words: tuple[str, ...]
+    counts: tuple[float, ...] | None = None
+    lm_weight: float = 1.0
+    word_bonus: float = 0.0
+
+    def __post_init__(self) -> None:
+        words = tuple(self.words)
+        if not words or any(not isinstance(w, str) or not w or " " in w for w in words):
+            raise ValueError("Received an invalid value for argument `words`, expected non-empty words without spaces.")
+        if len(set(words)) != len(words):
+            raise ValueError("Received an invalid value for argument `words`, expected distinct words.")
+        object.__setattr__(self, "words", words)
+        if self.counts is not None:
+            counts = tuple(float(c) for c in self.counts)
+            if len(counts) != len(words) or any(not math.isfinite(c) or c <= 0 for c in counts):
+                raise ValueError("Received an invalid value for argument `counts`, expected one positive count per word.")
+            object.__setattr__(self, "counts", counts)
+        for name in ("lm_weight", "word_bonus"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"Received an invalid value for argument `{name}`, expected a finite number, got {value!r}.")
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, lm_weight: float = 1.0, word_bonus: float = 0.0) -> Lexicon:
+        """Reads a word list: one `word` per line, or `word<TAB or space>count` on every line (a unigram LM).
+
+        Repeated words are merged (their counts added); blank lines and lines starting with `#` are skipped.
+
+        Raises:
+            DataError: naming the file and line, for a missing file, an empty list, a line with more than two
+                fields, a count that is not a positive number, or a file mixing lines with and without counts.
+        """
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise DataError(f"lexicon file {path} does not exist. Fix: give a word list (one word, or word and count, "
+                            "per line), e.g. from `python -m seqtasks.decoding.lexicon build`")
+        counts: dict[str, float] = {}
+        with_counts: bool | None = None
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) > 2 or (with_counts is not None and with_counts != (len(fields) == 2)):
+                raise DataError(f"lexicon file {path}, line {number}: expected `word` or `word count` on every line "
+                                f"(the same on all lines), got {line.strip()!r}")
+            with_counts = len(fields) == 2
+            count = 1.0
+            if with_counts:
+                try:
+                    count = float(fields[1])
+                except ValueError:
+                    count = float("nan")
+                if not math.isfinite(count) or count <= 0:
+                    raise DataError(f"lexicon file {path}, line {number}: the count {fields[1]!r} is not a positive number")
+            counts[fields[0]] = counts.get(fields[0], 0.0) + count
+        if not counts:
+            raise DataError(f"lexicon file {path} holds no words. Fix: one word (or word and count) per line")
+        return cls(tuple(counts), tuple(counts.values()) if with_counts else None, lm_weight, word_bonus)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (export settings); `Lexicon(**d)` reads it back."""
+        return {"words": list(self.words), "counts": None if self.counts is None else list(self.counts),
+                "lm_weight": self.lm_weight, "word_bonus": self.word_bonus}
+
+
+@dataclass(frozen=True)
+class LexiconGraph:
+    """The decoding graph of a lexicon over label ids (see the module docstring), moves sorted by target state.
+
+    Attributes:
+        state_labels: int32 `(states,)` the label each state emits (the blank for blank states).
+        sources, targets: int32 `(moves,)` each move's source and target state; `targets` is sorted and every
+            state has at least its own stay move.
+        weights: float32 `(moves,)` the LM / bonus score of each move.
+        start: float32 `(states,)` score of starting in each state (`_NEG` where impossible).
+        final: float32 `(states,)` score of ending in each state (`_NEG` where impossible).
+        writes: bool `(states,)` whether entering the state writes its label.
+    """
+
+    state_labels: np.ndarray
+    sources: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    start: np.ndarray
+    final: np.ndarray
+    writes: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return int(self.state_labels.size)
+
+
+def lexicon_graph(
+    words: Sequence[Sequence[int]],
+    separator: int,
+    blank: int,
+    counts: Sequence[float] | None = None,
+    lm_weight: float = 1.0,
+    word_bonus: float = 0.0,
+) -> LexiconGraph:
+    """Builds the prefix-tree decoding graph of `words` (label ids); see the module docstring.
+
+    Args:
+        words: The words, each a non-empty sequence of label ids (no blank, no separator inside a word).
+        separator: The label id written between words (the space character of the alphabet).
+        blank: The blank label id.
+        counts: Unigram counts, one per word (repeated words add up), or `None` (no LM score).
+        lm_weight: Weight of `log P(word)`.
+        word_bonus: Score added per word.
+    """
+    words = [tuple(int(i) for i in w) for w in words]
+    if not words or any(len(w) == 0 for w in words):
+        raise ValueError("Received an invalid value for argument `lexicon`, expected non-empty words.")
+    if any(separator in w or blank in w for w in words):
+        raise ValueError("Received an invalid value for argument `lexicon`: a word contains the separator or blank.")
+    if counts is not None and len(counts) != len(words):
+        raise ValueError(f"Received {len(counts)} counts for {len(words)} words; expected one count per word.")
+    # Prefix tree: node 0 is the root (the empty prefix); a child is always created after its parent.
+    children: list[dict[int, int]] = [{}]
+    labels, parents = [-1], [-1]
+    word_count: list[float] = [0.0]
+    for k, word in enumerate(words):
+        node = 0
+        for c in word:
+            child = children[node].get(c)
+            if child is None:
+                child = len(labels)
+                children[node][c] = child
+                children.append({})
+                labels.append(c)
+                parents.append(node)
+                word_count.append(0.0)
+            node = child
+        word_count[node] += 1.0 if counts is None else float(counts[k])
+    is_word = np.array(word_count) > 0
+    if counts is None:  # no LM: every move costs nothing but the word bonus
+        log_mass = np.zeros(len(labels))
+        log_end = np.zeros(len(labels))
+    else:
+        mass = np.array(word_count)
+        for node in range(len(labels) - 1, 0, -1):
+            mass[parents[node]] += mass[node]
+        log_mass = np.log(mass / mass[0])
+        with np.errstate(divide="ignore"):
+            log_end = np.log(np.array(word_count) / mass[0])
+    weight = float(lm_weight) if counts is not None else 0.0
+
+    def char_state(node: int) -> int:
+        return 2 * node
+
+    def blank_state(node: int) -> int:
+        return 2 * node + 1
+
+    num_states = 2 * len(labels)  # node 0's two slots are the blank before a word (0) and the separator (1)
+    moves: list[tuple[int, int, float]] = [(0, 0, 0.0), (1, 1, 0.0), (1, 0, 0.0)]
+    start = np.full(num_states, _NEG, np.float32)
+    final = np.full(num_states, _NEG, np.float32)
+    start[0] = 0.0
+    for node in range(1, len(labels)):
+        parent = parents[node]
+        enter = weight * (log_mass[node] - log_mass[parent])
+        if parent == 0:
+            enter += word_bonus
+            moves += [(0, char_state(node), enter), (1, char_state(node), enter)]
+            start[char_state(node)] = enter
+        else:
+            moves.append((blank_state(parent), char_state(node), enter))
+            if labels[parent] != labels[node]:
+                moves.append((char_state(parent), char_state(node), enter))
+        moves += [(char_state(node), char_state(node), 0.0), (char_state(node), blank_state(node), 0.0),
+                  (blank_state(node), blank_state(node), 0.0)]
+        if is_word[node]:
+            end = weight * (log_end[node] - log_mass[node])
+            moves += [(char_state(node), 1, end), (blank_state(node), 1, end)]
+            final[char_state(node)] = final[blank_state(node)] = end
+    sources, targets, weights = (np.array(x) for x in zip(*moves, strict=True))
+    order = np.argsort(targets, kind="stable")
+    state_labels = np.full(num_states, blank, np.int32)
+    state_labels[1] = separator
+    state_labels[2::2] = labels[1:]
+    return LexiconGraph(
+        state_labels=state_labels,
+        sources=sources[order].astype(np.int32),
+        targets=targets[order].astype(np.int32),
+        weights=weights[order].astype(np.float32),
+        start=start,
+        final=final,
+        writes=state_labels != blank,
+    )
 
 
 class LexiconCTCDecoder:
@@ -36,6 +256,9 @@ class LexiconCTCDecoder:
         lexicon: The words, each a sequence of label ids (no blank, no separator inside a word).
         separator: The label id written between words (the space character of the alphabet).
         blank: The blank label id.
+        counts: Unigram counts of the words (`None`: no LM score; every word sequence scored by the audio alone).
+        lm_weight: Weight of `log P(word)` (with counts).
+        word_bonus: Score added per word.
 
     Example:
 
@@ -46,46 +269,58 @@ class LexiconCTCDecoder:
     ([[1, 2, 0, 2, 3]], [5])
     """
 
-    def __init__(self, lexicon: Sequence[Sequence[int]], separator: int, blank: int):
-        words = [tuple(int(i) for i in w) for w in lexicon]
-        if not words or any(len(w) == 0 for w in words):
-            raise ValueError("Received an invalid value for argument `lexicon`, expected non-empty words.")
-        if any(separator in w or blank in w for w in words):
-            raise ValueError("Received an invalid value for argument `lexicon`: a word contains the separator or blank.")
-        self.words, self.separator, self.blank = list(dict.fromkeys(words)), int(separator), int(blank)
-        labels, starts, ends, moves = [], [], [], []
-        for word in self.words:
-            base = len(labels)
-            for c in word:
-                labels += [self.blank, c]
-            labels.append(self.blank)
-            size = 2 * len(word) + 1
-            for s in range(size):
-                moves.append((base + s, base + s))
-                if s + 1 < size:
-                    moves.append((base + s, base + s + 1))
-                if s % 2 == 1 and s + 2 < size and labels[base + s] != labels[base + s + 2]:
-                    moves.append((base + s, base + s + 2))  # skip the blank between two different characters
-            starts += [base, base + 1]
-            ends += [base + size - 2, base + size - 1]
-        sep = len(labels)
-        labels.append(self.separator)
-        moves.append((sep, sep))
-        moves += [(e, sep) for e in ends] + [(sep, s) for s in starts]
-        self.num_states = len(labels)
-        allowed = np.zeros((self.num_states, self.num_states), bool)
-        allowed[tuple(np.array(moves).T)] = True
-        self.state_labels = np.array(labels, np.int32)
-        self.transition_bias = np.where(allowed, 0.0, _NEG).astype(np.float32)  # [from, to]
-        self.start_bias = np.full(self.num_states, _NEG, np.float32)
-        self.start_bias[starts] = 0.0
-        self.final_bias = np.full(self.num_states, _NEG, np.float32)
-        self.final_bias[ends] = 0.0
-        # A frame that enters a character (or separator) state from another state writes its label.
-        self.writes = np.array([label != self.blank for label in labels])
+    def __init__(
+        self,
+        lexicon: Sequence[Sequence[int]],
+        separator: int,
+        blank: int,
+        counts: Sequence[float] | None = None,
+        lm_weight: float = 1.0,
+        word_bonus: float = 0.0,
+    ):
+        self.graph = lexicon_graph(lexicon, separator, blank, counts, lm_weight, word_bonus)
+        self.separator, self.blank = int(separator), int(blank)
+        self.num_states = self.graph.num_states
+
+    def _decode_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+        """Label ids of one utterance, padded with `PAD_LABEL` to the frames of `log_probs` (`(frames, classes)`)."""
+        g = self.graph
+        sources, targets = tf.constant(g.sources), tf.constant(g.targets)
+        weights = tf.constant(g.weights)
+        move_ids = tf.range(tf.size(sources))
+        frames = tf.shape(log_probs)[0]
+        emit = tf.gather(log_probs[:length], tf.constant(g.state_labels), axis=1)  # (length, states)
+        emit = tf.pad(emit, [[0, 1], [0, 0]])  # a zero-length row decodes to nothing, without an empty read
+
+        def step(t, delta, pointers):
+            scores = tf.gather(delta, sources) + weights
+            best = tf.math.segment_max(scores, targets)
+            # Ties go to the lowest move (the numpy twin in seqtasks.portable.standalone does the same).
+            chosen = tf.math.segment_min(tf.where(scores >= tf.gather(best, targets), move_ids, tf.size(sources)), targets)
+            return t + 1, best + emit[t], pointers.write(t - 1, tf.gather(sources, chosen))
+
+        delta = emit[0] + g.start
+        pointers = tf.TensorArray(tf.int32, size=tf.maximum(length - 1, 0), element_shape=[self.num_states])
+        _, delta, pointers = tf.while_loop(lambda t, *_: t < length, step, (tf.constant(1), delta, pointers))
+        final = delta + g.final
+        state = tf.argmax(final, output_type=tf.int32)
+        reachable = (tf.reduce_max(final) > _NEG / 2) & (length > 0)
+
+        def back(t, state, path):
+            path = path.write(t, state)
+            return t - 1, pointers.read(t - 1)[state], path
+
+        path = tf.TensorArray(tf.int32, size=tf.maximum(length, 1))
+        _, state, path = tf.while_loop(lambda t, *_: t > 0, back, (length - 1, state, path))
+        path = path.write(0, state).stack()[:length]
+        changed = tf.concat([tf.ones([1], tf.bool), path[1:] != path[:-1]], axis=0)
+        keep = changed & tf.gather(tf.constant(g.writes), path) & reachable
+        ids = tf.boolean_mask(tf.gather(tf.constant(g.state_labels), path), keep)
+        return tf.pad(ids, [[0, frames - tf.size(ids)]], constant_values=PAD_LABEL)
 
     def decode(self, logits: tf.Tensor, logit_lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Decodes a batch.
+        """Decodes a batch, one utterance after the other (the back-pointers of a large lexicon are
+        `frames x states` integers per utterance).
 
         Args:
             logits: float `(batch, frames, num_classes)` (log-softmax is applied here).
@@ -96,41 +331,83 @@ class LexiconCTCDecoder:
             too short to spell any word (fewer frames than the shortest word's characters) decodes to nothing.
         """
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
-        lengths = tf.cast(logit_lengths, tf.int32)
-        emit = tf.gather(log_probs, self.state_labels, axis=2)  # (batch, frames, states)
-        emit = tf.pad(emit, [[0, 0], [0, 2], [0, 0]])  # frames beyond every length: no empty TensorArray below
-        batch, frames = tf.shape(emit)[0], tf.shape(emit)[1]
-        transition = tf.constant(self.transition_bias)
-        identity = tf.broadcast_to(tf.range(self.num_states), [batch, self.num_states])
-
-        def step(t, delta, pointers):
-            scores = delta[:, :, None] + transition[None]  # (batch, from, to)
-            best, previous = tf.reduce_max(scores, axis=1), tf.argmax(scores, axis=1, output_type=tf.int32)
-            valid = (t < lengths)[:, None]
-            delta = tf.where(valid, best + emit[:, t], delta)
-            return t + 1, delta, pointers.write(t - 1, tf.where(valid, previous, identity))
-
-        delta = emit[:, 0] + self.start_bias
-        pointers = tf.TensorArray(tf.int32, size=tf.maximum(frames - 1, 0), element_shape=[None, self.num_states])
-        _, delta, pointers = tf.while_loop(lambda t, *_: t < frames, step, (tf.constant(1), delta, pointers))
-        final = delta + self.final_bias
-        state = tf.argmax(final, axis=1, output_type=tf.int32)
-        reachable = (tf.reduce_max(final, axis=1) > _NEG / 2) & (lengths > 0)
-        pointers = pointers.stack()  # (frames - 1, batch, states)
-
-        def back(t, state, path):
-            path = path.write(t, state)
-            previous = tf.gather(pointers[t - 1], state[:, None], batch_dims=1)[:, 0]
-            return t - 1, previous, path
-
-        path = tf.TensorArray(tf.int32, size=frames)
-        t, state, path = tf.while_loop(lambda t, *_: t > 0, back, (frames - 1, state, path))
-        path = tf.transpose(path.write(0, state).stack())  # (batch, frames) best state per frame
-        changed = tf.concat([tf.ones([batch, 1], tf.bool), path[:, 1:] != path[:, :-1]], axis=1)
-        in_length = tf.range(frames)[None] < lengths[:, None]
-        keep = changed & tf.gather(tf.constant(self.writes), path) & in_length & reachable[:, None]
-        ids = tf.ragged.boolean_mask(tf.gather(tf.constant(self.state_labels), path), keep)
-        return ids.to_tensor(PAD_LABEL), tf.cast(ids.row_lengths(), tf.int32)
+        lengths = tf.minimum(tf.cast(logit_lengths, tf.int32), tf.shape(log_probs)[1])
+        ids = tf.map_fn(
+            lambda row: self._decode_one(row[0], row[1]), (log_probs, lengths),
+            fn_output_signature=tf.TensorSpec([None], tf.int32), parallel_iterations=1,
+        )
+        counts = tf.reduce_sum(tf.cast(ids != PAD_LABEL, tf.int32), axis=1)
+        return ids[:, : tf.reduce_max(tf.concat([counts, [0]], 0))], counts
 
 
-__all__ = ["LexiconCTCDecoder"]
+# ------------------------------------------------------------------------------------------ building a word list
+
+
+def count_words(
+    texts: Sequence[str | os.PathLike],
+    alphabet: str,
+    skip_header: bool = False,
+    exclude: Sequence[str] = (),
+) -> Counter:
+    """Word counts of text files, normalised as the character LM's training text (`seqtasks.decoding.char_lm`):
+    sentences with characters outside `alphabet` are dropped, and every sentence containing one of `exclude`
+    (e.g. the transcripts a recognizer is tested on) is left out."""
+    from seqtasks.decoding.char_lm import lm_sentences, read_texts
+
+    counts: Counter = Counter()
+    for sentence in lm_sentences(read_texts(texts, skip_header=skip_header), alphabet, exclude=exclude):
+        counts.update(sentence.split())
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from seqtasks.decoding.char_lm import alphabet_from
+    from seqtasks.errors import SeqtasksError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m seqtasks.decoding.lexicon",
+        description="Build a word list with unigram counts (word<TAB>count per line) for lexicon decoding.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="count the words of text files")
+    build.add_argument("--text", nargs="+", required=True, help="text files (.tsv: the first column)")
+    build.add_argument("--skip-header", action="store_true", help="skip the first line of every .tsv/.csv file")
+    build.add_argument("--alphabet-from", required=True, help="a speech run directory (or alphabet.json) whose "
+                       "characters the words must use")
+    build.add_argument("--exclude", nargs="*", default=[], help="manifests/text files whose sentences must not "
+                       "be counted (your test transcripts)")
+    build.add_argument("--top", type=int, default=20000, help="keep the most frequent N words (0 = all)")
+    build.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
+    build.add_argument("--out", required=True, help="the word list to write (must not exist)")
+    args = parser.parse_args(argv)
+    try:
+        out = Path(args.out)
+        if out.exists():
+            raise DataError(f"{out} exists; lexicon build never overwrites a file. Fix: choose another --out")
+        if args.top < 0 or args.min_count < 1:
+            raise DataError("--top must be >= 0 and --min-count >= 1")
+        from seqtasks.decoding.char_lm import read_texts
+
+        alphabet = alphabet_from(args.alphabet_from)
+        exclude = list(read_texts(args.exclude)) if args.exclude else []
+        counts = count_words(args.text, alphabet, args.skip_header, exclude)
+        kept = [(w, c) for w, c in counts.most_common(args.top or None) if c >= args.min_count]
+        if not kept:
+            raise DataError(f"no word of {args.text} uses only the characters {alphabet!r}")
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text("".join(f"{w}\t{c}\n" for w, c in kept), encoding="utf-8")
+        partial.replace(out)
+        total = sum(counts.values())
+        covered = sum(c for _, c in kept)
+        print(f"{out}: {len(kept)} words of {len(counts)} ({covered / total:.1%} of {total} running words)")
+    except (SeqtasksError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["Lexicon", "LexiconCTCDecoder", "LexiconGraph", "count_words", "lexicon_graph"]

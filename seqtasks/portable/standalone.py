@@ -530,59 +530,88 @@ def ctc_prefix_beam(logits: np.ndarray, blank: int, beam_width: int) -> list[int
 
 
 class CTCLexiconDecoder:
-    """The best CTC path spelling only `words` joined by `separator`: the numpy twin of the
-    SavedModel's in-graph lexicon decoder (states: each word's blank-interleaved characters and one
-    separator state; Viterbi, ties to the lowest state as in TensorFlow's arg-max)."""
+    """The best CTC path spelling only `words` joined by `separator`, optionally weighted by unigram
+    `counts`: the numpy twin of the SavedModel's in-graph lexicon decoder (a prefix tree of the words:
+    per prefix a character state and a blank after it, plus the blank before a word and the
+    separator; Viterbi over the sparse moves, ties to the lowest move and state as in the graph)."""
 
-    def __init__(self, words: list[list[int]], separator: int, blank: int):
-        labels: list[int] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        moves: list[tuple[int, int]] = []
-        for word in dict.fromkeys(tuple(w) for w in words):
-            base = len(labels)
+    def __init__(self, words: list[list[int]], separator: int, blank: int,
+                 counts: list[float] | None = None, lm_weight: float = 1.0, word_bonus: float = 0.0):
+        children: list[dict[int, int]] = [{}]
+        labels, parents, word_count = [-1], [-1], [0.0]
+        for k, word in enumerate(words):
+            node = 0
             for c in word:
-                labels += [blank, c]
-            labels.append(blank)
-            size = 2 * len(word) + 1
-            for s in range(size):
-                moves.append((base + s, base + s))
-                if s + 1 < size:
-                    moves.append((base + s, base + s + 1))
-                if s % 2 == 1 and s + 2 < size and labels[base + s] != labels[base + s + 2]:
-                    moves.append((base + s, base + s + 2))
-            starts += [base, base + 1]
-            ends += [base + size - 2, base + size - 1]
-        sep = len(labels)
-        labels.append(separator)
-        moves += [(sep, sep)] + [(e, sep) for e in ends] + [(sep, s) for s in starts]
-        self.labels = np.array(labels, np.int64)
-        self.transition = np.full((len(labels), len(labels)), _CTC_NEG, np.float32)  # [from, to]
-        self.transition[tuple(np.array(moves).T)] = 0.0
-        self.start = np.full(len(labels), _CTC_NEG, np.float32)
-        self.start[starts] = 0.0
-        self.final = np.full(len(labels), _CTC_NEG, np.float32)
-        self.final[ends] = 0.0
+                child = children[node].get(c)
+                if child is None:
+                    child = len(labels)
+                    children[node][c] = child
+                    children.append({})
+                    labels.append(int(c))
+                    parents.append(node)
+                    word_count.append(0.0)
+                node = child
+            word_count[node] += 1.0 if counts is None else float(counts[k])
+        is_word = np.array(word_count) > 0
+        if counts is None:
+            log_mass = np.zeros(len(labels))
+            log_end = np.zeros(len(labels))
+        else:
+            mass = np.array(word_count)
+            for node in range(len(labels) - 1, 0, -1):
+                mass[parents[node]] += mass[node]
+            log_mass = np.log(mass / mass[0])
+            with np.errstate(divide="ignore"):
+                log_end = np.log(np.array(word_count) / mass[0])
+        weight = float(lm_weight) if counts is not None else 0.0
+        states = 2 * len(labels)  # 0: blank before a word, 1: separator, 2n / 2n+1: prefix n, blank
+        moves: list[tuple[int, int, float]] = [(0, 0, 0.0), (1, 1, 0.0), (1, 0, 0.0)]
+        self.start = np.full(states, _CTC_NEG, np.float32)
+        self.final = np.full(states, _CTC_NEG, np.float32)
+        self.start[0] = 0.0
+        for node in range(1, len(labels)):
+            parent = parents[node]
+            enter = weight * (log_mass[node] - log_mass[parent])
+            if parent == 0:
+                enter += word_bonus
+                moves += [(0, 2 * node, enter), (1, 2 * node, enter)]
+                self.start[2 * node] = enter
+            else:
+                moves.append((2 * parent + 1, 2 * node, enter))
+                if labels[parent] != labels[node]:
+                    moves.append((2 * parent, 2 * node, enter))
+            moves += [(2 * node, 2 * node, 0.0), (2 * node, 2 * node + 1, 0.0),
+                      (2 * node + 1, 2 * node + 1, 0.0)]
+            if is_word[node]:
+                end = weight * (log_end[node] - log_mass[node])
+                moves += [(2 * node, 1, end), (2 * node + 1, 1, end)]
+                self.final[2 * node] = self.final[2 * node + 1] = end
+        sources, targets, weights = (np.array(x) for x in zip(*moves, strict=True))
+        order = np.argsort(targets, kind="stable")
+        self.sources = sources[order].astype(np.int64)
+        self.weights = weights[order].astype(np.float32)
+        self.offsets = np.searchsorted(targets[order], np.arange(states + 1))
+        self.labels = np.full(states, blank, np.int64)
+        self.labels[1] = separator
+        self.labels[2::2] = labels[1:]
         self.writes = self.labels != blank
 
     def __call__(self, logits: np.ndarray) -> list[int]:
         if len(logits) == 0:
             return []
         emit = log_softmax(np.asarray(logits, np.float32))[:, self.labels]
-        delta = emit[0] + self.start
-        columns = np.arange(len(self.labels))
-        pointers = []
+        deltas = [emit[0] + self.start]
         for t in range(1, len(emit)):
-            scores = delta[:, None] + self.transition
-            previous = scores.argmax(0)
-            pointers.append(previous)
-            delta = scores[previous, columns] + emit[t]
-        final = delta + self.final
+            scores = deltas[-1][self.sources] + self.weights
+            deltas.append(np.maximum.reduceat(scores, self.offsets[:-1]) + emit[t])
+        final = deltas[-1] + self.final
         if final.max() <= _CTC_NEG / 2:  # too few frames to spell any word
             return []
         path = [int(final.argmax())]
-        for previous in reversed(pointers):
-            path.append(int(previous[path[-1]]))
+        for delta in reversed(deltas[:-1]):
+            a, b = self.offsets[path[-1]], self.offsets[path[-1] + 1]
+            scores = delta[self.sources[a:b]] + self.weights[a:b]
+            path.append(int(self.sources[a + int(scores.argmax())]))
         path = np.array(path[::-1])
         changed = np.concatenate([[True], path[1:] != path[:-1]])
         return [int(c) for c in self.labels[path[changed & self.writes[path]]]]
@@ -630,7 +659,8 @@ class CTCRecognizerPipeline(Pipeline):
     classes; blank last), logit_lengths (batch,)`. Here: resampling to the model's rate (FFT method,
     as the SavedModel's `transcribe`) and CTC decoding as export.json's `settings.decoder` says:
     `greedy`, `beam` (prefix beam search without an LM) or `lexicon` (the best path through
-    `settings.lexicon`'s words), the decoders of the SavedModel.
+    `settings.lexicon`'s words, weighted by `settings.lexicon_counts` if given), the decoders of the
+    SavedModel.
 
     Waveforms: float samples in [-1, 1] (what the SavedModel takes), shape `(samples,)`; int16 and
     int32 PCM arrays are scaled to [-1, 1] here (divided by 32768 and 2**31), and a
@@ -665,7 +695,10 @@ class CTCRecognizerPipeline(Pipeline):
         if self.settings.get("lexicon"):
             index = {c: i for i, c in enumerate(self.alphabet)}
             words = [[index[c] for c in word] for word in self.settings["lexicon"]]
-            self._lexicon = CTCLexiconDecoder(words, index[" "], self.blank)
+            self._lexicon = CTCLexiconDecoder(
+                words, index[" "], self.blank, counts=self.settings.get("lexicon_counts"),
+                lm_weight=float(self.settings.get("lexicon_lm_weight") or 0.0),
+                word_bonus=float(self.settings.get("lexicon_word_bonus") or 0.0))
 
     def _method(self, decoder: str | None) -> str:
         method = self.decoder if decoder is None else decoder

@@ -1,5 +1,6 @@
 """The lexicon-constrained CTC decoder against an independent reference: the best CTC alignment score (Viterbi,
-in NumPy) of every word sequence, enumerated."""
+in NumPy) of every word sequence, enumerated, plus the unigram LM score of its words; the word-list reader and
+the `build` command."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from seqtasks.decoding.lexicon import LexiconCTCDecoder
+from seqtasks.decoding.lexicon import Lexicon, LexiconCTCDecoder, main
+from seqtasks.errors import DataError
 from seqtasks.losses.ctc import PAD_LABEL
 
 SEP, BLANK, K = 0, 5, 6
@@ -39,14 +41,18 @@ def best_alignment_score(log_probs: np.ndarray, labels: list[int]) -> float:
     return float(max(delta[-1], delta[-2] if s_len > 1 else -np.inf))
 
 
-def reference(log_probs: np.ndarray, max_words: int = 4) -> tuple[list[int], float]:
+def reference(log_probs: np.ndarray, max_words: int = 4, lexicon=LEXICON, word_scores=None) -> tuple[list[int], float]:
+    """The best word sequence by enumeration; `word_scores[i]` is added per use of word `i` (LM + bonus)."""
     best, best_score = [], -np.inf
     for n in range(1, max_words + 1):
-        for words in itertools.product(LEXICON, repeat=n):
+        for chosen in itertools.product(range(len(lexicon)), repeat=n):
+            words = [lexicon[i] for i in chosen]
             labels = list(words[0])
             for w in words[1:]:
                 labels += [SEP, *w]
             score = best_alignment_score(log_probs, labels)
+            if word_scores is not None:
+                score += sum(word_scores[i] for i in chosen)
             if score > best_score + 1e-6:
                 best, best_score = labels, score
     return best, best_score
@@ -93,3 +99,74 @@ def test_invalid_lexicon_is_refused():
         LexiconCTCDecoder([[1, SEP, 2]], SEP, BLANK)
     with pytest.raises(ValueError, match="lexicon"):
         LexiconCTCDecoder([], SEP, BLANK)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_word_counts_add_the_unigram_log_probability_of_each_word(seed):
+    # Words that are prefixes of others ("1 2" / "1 2 4") and share prefixes: the LM look-ahead spread over the
+    # prefix tree must still add exactly lm_weight * log P(word) + word_bonus per word.
+    lexicon = [[1, 2], [1, 2, 4], [2, 3, 3], [4], [1, 1], [3]]
+    rng = np.random.default_rng(100 + seed)
+    counts = rng.integers(1, 50, len(lexicon)).astype(float)
+    lm_weight, word_bonus = 0.8, 0.6
+    word_scores = lm_weight * np.log(counts / counts.sum()) + word_bonus
+    frames = 6
+    logits = rng.normal(0, 2.0, (2, frames, K)).astype(np.float32)
+    lengths = np.array([frames, 4], np.int32)
+    decoder = LexiconCTCDecoder(lexicon, SEP, BLANK, counts=counts, lm_weight=lm_weight, word_bonus=word_bonus)
+    ids, out_lengths = decoder.decode(tf.constant(logits), tf.constant(lengths))
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    for b in range(2):
+        expected, _ = reference(log_probs[b, : lengths[b]], 3, lexicon, word_scores)
+        assert ids.numpy()[b, : out_lengths.numpy()[b]].tolist() == expected
+
+
+def test_counts_move_the_decision_toward_the_frequent_word():
+    # Audio halfway between word [1, 2] and word [1, 3]: the counts decide.
+    frame = np.full(K, -4.0, np.float32)
+    logits = np.stack([frame] * 3)
+    logits[0, 1] = 2.0
+    logits[1, 2] = logits[1, 3] = 1.0
+    logits[2, BLANK] = 2.0
+    for counts, want in (([1.0, 100.0], [1, 3]), ([100.0, 1.0], [1, 2])):
+        ids, n = LexiconCTCDecoder([[1, 2], [1, 3]], SEP, BLANK, counts=counts).decode(
+            tf.constant(logits[None]), tf.constant([3]))
+        assert ids.numpy()[0, : n.numpy()[0]].tolist() == want
+
+
+def test_word_list_reader(tmp_path):
+    plain = tmp_path / "words.txt"
+    plain.write_text("# digits\nzero\none\n\none\n", encoding="utf-8")
+    lexicon = Lexicon.read(plain)
+    assert lexicon.words == ("zero", "one") and lexicon.counts is None
+    counted = tmp_path / "counts.tsv"
+    counted.write_text("the\t120\ncat 3\nthe\t5\n", encoding="utf-8")
+    lexicon = Lexicon.read(counted, lm_weight=0.5, word_bonus=1.0)
+    assert lexicon.words == ("the", "cat") and lexicon.counts == (125.0, 3.0)
+    assert Lexicon(**lexicon.to_dict()) == lexicon
+    for text, message in (("a\nb 2\n", "line 2"), ("a 2 3\n", "line 1"), ("a -1\n", "positive"),
+                          ("a x\n", "positive"), ("\n# nothing\n", "no words")):
+        bad = tmp_path / "bad.txt"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(DataError, match=message):
+            Lexicon.read(bad)
+    with pytest.raises(DataError, match="does not exist"):
+        Lexicon.read(tmp_path / "missing.txt")
+
+
+def test_build_counts_words_leaves_test_sentences_out_and_never_overwrites(tmp_path, capsys):
+    text = tmp_path / "corpus.txt"
+    text.write_text("The cat sat. The dog sat!\nA secret test sentence here.\nCafé au lait\n", encoding="utf-8")
+    manifest = tmp_path / "test.csv"
+    manifest.write_text("path,transcript\na.wav,secret test sentence\n", encoding="utf-8")
+    alphabet = tmp_path / "alphabet.json"
+    alphabet.write_text('{"characters": " \'abcdefghijklmnopqrstuvwxyz"}', encoding="utf-8")
+    out = tmp_path / "words.tsv"
+    args = ["build", "--text", str(text), "--alphabet-from", str(alphabet), "--exclude", str(manifest), "--out", str(out)]
+    assert main(args) == 0
+    lexicon = Lexicon.read(out)
+    assert dict(zip(lexicon.words, lexicon.counts, strict=True)) == {
+        "the": 2, "sat": 2, "cat": 1, "dog": 1, "cafe": 1, "au": 1, "lait": 1}
+    before = out.read_text(encoding="utf-8")
+    assert main(args) == 1 and "never overwrites" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == before

@@ -292,6 +292,13 @@ def test_the_runner_decoders_and_resampler_match_seqtasks():
     runner_lexicon = standalone.CTCLexiconDecoder(
         [[index[c] for c in w] for w in words], index[" "], blank
     )
+    # Weighted by unigram counts, with words that are prefixes of others ("on" / "one", "tree" / "three").
+    counted = [*words, "on", "tree", "nineteen", "ten"]
+    counts = list(rng.integers(1, 1000, len(counted)).astype(float))
+    graph_weighted = LexiconCTCDecoder([[index[c] for c in w] for w in counted], index[" "], blank, counts=counts,
+                                       lm_weight=0.7, word_bonus=0.5)
+    runner_weighted = standalone.CTCLexiconDecoder([[index[c] for c in w] for w in counted], index[" "], blank,
+                                                   counts=counts, lm_weight=0.7, word_bonus=0.5)
     beam = CTCLMDecoder(alphabet, None, beam_width=4, top_k=None, prune_log_prob=-np.inf)
     for frames in (
         0,
@@ -307,6 +314,8 @@ def test_the_runner_decoders_and_resampler_match_seqtasks():
         assert "".join(alphabet[i] for i in standalone.ctc_greedy(mine, blank)) == want_greedy
         ids, n = graph_lexicon.decode(tf.constant(logits), lengths)
         assert runner_lexicon(mine) == ids.numpy()[0, : int(n[0])].tolist()
+        ids, n = graph_weighted.decode(tf.constant(logits), lengths)
+        assert runner_weighted(mine) == ids.numpy()[0, : int(n[0])].tolist()
         want_beam = beam(mine[None], [frames])[0]
         assert "".join(alphabet[i] for i in standalone.ctc_prefix_beam(mine, blank, 4)) == want_beam
     for n, orig, new in (

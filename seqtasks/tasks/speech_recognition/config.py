@@ -199,9 +199,13 @@ class SpeechRecognitionEvalConfig(EvalConfig):
     decoder: Literal["greedy", "beam"] = "beam"
     # Words the decoder may output (evaluate, predict and the exported graph): "auto" = the ten digit words when the
     # data is FSDD (a closed vocabulary) and no `lm_path` is given, none otherwise; "" = none (free spelling); "digits"; or a text file of
-    # words, one per line. With a lexicon, decoding is the best CTC path through those words
-    # (`seqtasks.decoding.lexicon`; for closed vocabularies of up to a few hundred words).
+    # words, one per line, optionally with a count after each (`word<TAB>count`: a unigram LM; `python -m
+    # seqtasks.decoding.lexicon build` writes one from text files). With a lexicon, decoding is the best CTC path
+    # through those words (`seqtasks.decoding.lexicon`: a prefix tree, tens of thousands of words are fine).
     lexicon: str = "auto"
+    # With counts in the lexicon file: weight of log P(word) and a bonus per word in the path score.
+    lexicon_lm_weight: float = 0.5
+    lexicon_word_bonus: float = 0.0
     # Beams kept by the beam search decoder.
     beam_width: int = 8
     # Character n-gram LM (`python -m seqtasks.decoding.char_lm build ...`) fused into the beam search of

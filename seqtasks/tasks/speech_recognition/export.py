@@ -36,10 +36,21 @@ import tensorflow as tf
 from seqtasks.audio.resample import resample
 from seqtasks.data.transcripts import Alphabet
 from seqtasks.decoding.ctc import ctc_decode
+from seqtasks.decoding.lexicon import Lexicon
 from seqtasks.portable import PortableExport, PortableFunction
 from seqtasks.runtime.export import ServingModule
 
 INFO_FILE = "speech_model.json"
+
+
+def lexicon_settings(lexicon: Lexicon | None) -> dict[str, Any]:
+    """The lexicon as export settings (speech_model.json, the portable runner's export.json)."""
+    return {
+        "lexicon": list(lexicon.words) if lexicon else None,
+        "lexicon_counts": list(lexicon.counts) if lexicon and lexicon.counts else None,
+        "lexicon_lm_weight": lexicon.lm_weight if lexicon else None,
+        "lexicon_word_bonus": lexicon.word_bonus if lexicon else None,
+    }
 
 
 class SpeechRecognitionServing(ServingModule):
@@ -50,26 +61,26 @@ class SpeechRecognitionServing(ServingModule):
         alphabet: Its output characters.
         decoder: `"greedy"`, `"beam"` (`eval.decoder`) or `"lexicon"` (`eval.lexicon`).
         beam_width: Beams of the beam search (`eval.beam_width`).
-        lexicon: The words of lexicon decoding.
+        lexicon: The words of lexicon decoding (with their unigram counts and weights).
     """
 
     def __init__(
         self, model: Any, alphabet: Alphabet, decoder: str = "greedy", beam_width: int = 8,
-        lexicon: list[str] | None = None,
+        lexicon: Lexicon | None = None,
     ) -> None:
         super().__init__(name="speech_transcriber")
         self.model = model
         self.characters = list(alphabet.characters)
         self.decoder = decoder
         self.beam_width = beam_width
-        self.lexicon = list(lexicon) if lexicon else None
+        self.lexicon = lexicon
         self.model_sample_rate = int(model.sample_rate)
         self.sample_rate = tf.Variable(self.model_sample_rate, trainable=False, dtype=tf.int32, name="sample_rate")
         self.alphabet = tf.Variable("".join(self.characters), trainable=False, dtype=tf.string, name="alphabet")
         info = {
             "sample_rate": self.model_sample_rate, "alphabet": "".join(alphabet.characters),
             "blank_index": alphabet.blank_index, "decoder": decoder, "beam_width": beam_width,
-            "lexicon": self.lexicon,
+            **lexicon_settings(lexicon),
         }
         # Written outside the run; saving the module copies it to the export's assets/speech_model.json.
         self._info_dir = tempfile.TemporaryDirectory(prefix="seqtasks-speech-export-")
@@ -130,7 +141,7 @@ def speech_portable(
     alphabet: Alphabet,
     decoder: str = "greedy",
     beam_width: int = 8,
-    lexicon: list[str] | None = None,
+    lexicon: Lexicon | None = None,
 ) -> PortableExport:
     """The LiteRT/ONNX export of a trained `CTCSpeechModel`.
 
@@ -148,7 +159,7 @@ def speech_portable(
         alphabet: Its output characters.
         decoder: `"greedy"`, `"beam"` or `"lexicon"`: the decoder of the SavedModel's `transcribe`.
         beam_width: Beams of the beam search.
-        lexicon: The words of lexicon decoding.
+        lexicon: The words of lexicon decoding (with their unigram counts and weights).
     """
     rate = int(model.sample_rate)
 
@@ -170,7 +181,7 @@ def speech_portable(
         "greedy": "greedy (best path)",
         "beam": f"prefix beam search, width {beam_width}, no LM (the textbook search: TensorFlow's "
         "differs on a few utterances, see seqtasks.decoding.ctc_lm)",
-        "lexicon": "best path through the lexicon's words (as the SavedModel)",
+        "lexicon": "best path through the lexicon's words, weighted by their counts if it has any (as the SavedModel)",
     }[decoder]
     return PortableExport(
         model=model,
@@ -182,7 +193,7 @@ def speech_portable(
             "blank_index": alphabet.blank_index,
             "decoder": decoder,
             "beam_width": beam_width,
-            "lexicon": list(lexicon) if lexicon else None,
+            **lexicon_settings(lexicon),
             "features": {
                 "kind": features.kind, "n_fft": features.n_fft, "hop_length": features.hop_length,
                 "n_mels": features.n_mels, "normalize": features.normalize,

@@ -41,10 +41,10 @@ from seqtasks.data.bucketing import plan_batches
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import DIGIT_WORDS, FSDDRecording
 from seqtasks.data.lazy_audio import LazyUtterances
-from seqtasks.data.text import read_text_file
 from seqtasks.data.transcripts import Alphabet
 from seqtasks.data.utterances import BadAudioReport, Utterance, UtteranceLoader, scan_for_scoring
 from seqtasks.decoding.ctc import ctc_decode
+from seqtasks.decoding.lexicon import Lexicon
 from seqtasks.errors import ConfigError, DataError
 from seqtasks.portable import PortableExport
 from seqtasks.runtime.registry import register_task
@@ -307,30 +307,29 @@ class SpeechRecognitionTask(Task):
 
     # ------------------------------------------------------------------------------- after training
 
-    def lexicon(self) -> list[str] | None:
-        """The words decoding is constrained to (`eval.lexicon`), or None for free spelling."""
-        value, d = self.config.eval.lexicon.strip(), self.config.data
+    def lexicon(self) -> Lexicon | None:
+        """The words decoding is constrained to (`eval.lexicon`, with `eval.lexicon_lm_weight` /
+        `eval.lexicon_word_bonus`), or None for free spelling."""
+        e, d = self.config.eval, self.config.data
+        value = e.lexicon.strip()
         if value == "auto":  # a closed vocabulary, unless a language model is given to decode open text
-            value = "digits" if not d.path and d.dataset in DATASETS and not self.config.eval.lm_path else ""
+            value = "digits" if not d.path and d.dataset in DATASETS and not e.lm_path else ""
         if not value:
             return None
         if value == "digits":
-            words = list(DIGIT_WORDS)
+            lexicon = Lexicon(tuple(DIGIT_WORDS), None, e.lexicon_lm_weight, e.lexicon_word_bonus)
         else:
-            path = Path(value).expanduser()
-            if not path.is_file():
-                raise ConfigError(
-                    f"eval.lexicon file {path} does not exist; give a word list (one word per line), "
-                    "'digits', 'auto' or '' (no lexicon)"
-                )
-            words = list(dict.fromkeys(read_text_file(path).split()))
-        missing = sorted({c for w in words for c in w if c not in self.alphabet.characters})
+            try:
+                lexicon = Lexicon.read(value, e.lexicon_lm_weight, e.lexicon_word_bonus)
+            except DataError as error:
+                raise ConfigError(f"eval.lexicon: {error}") from None
+        missing = sorted({c for w in lexicon.words for c in w if c not in self.alphabet.characters})
         if missing or " " not in self.alphabet.characters:
             raise ConfigError(
                 f"eval.lexicon {value!r}: its words use characters the model cannot output ({''.join(missing)!r}), "
                 "or the alphabet has no space; fix the word list or set eval.lexicon=''"
             )
-        return words
+        return lexicon
 
     def _decoder(self, model: keras.Model) -> Callable[[tf.Tensor, tf.Tensor], list[str]]:
         """`decode(waveform, lengths) -> transcripts` as configured: in-graph lexicon/greedy/beam, or with

@@ -73,7 +73,8 @@ def test_train_writes_run_and_evaluates(trained):
     info = json.loads((outcome.export_dir / "assets" / "speech_model.json").read_text())
     assert info == {"sample_rate": 8000, "alphabet": json.loads((run.assets / "alphabet.json").read_text())["characters"],
                     "blank_index": len(info["alphabet"]), "decoder": "lexicon", "beam_width": 2,
-                    "lexicon": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]}
+                    "lexicon": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+                    "lexicon_counts": None, "lexicon_lm_weight": 1.0, "lexicon_word_bonus": 0.0}
     assert outcome.fit.monitor == "val_cer"
 
 
