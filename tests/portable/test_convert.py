@@ -21,6 +21,7 @@ from seqtasks.portable.convert import write_portable
 from seqtasks.runtime import commands
 from seqtasks.runtime.export import read_marker
 from seqtasks.tasks.memory.config import MemoryConfig
+from tests.portable import runner_script
 
 pytest.importorskip("ai_edge_litert")
 pytest.importorskip("onnxruntime")
@@ -30,18 +31,10 @@ TINY = ["model.units=4", "train.batch_size=8", "train.steps_per_epoch=2", "train
         "data.validation_samples=16", "eval.test_samples=16", "eval.batch_size=16"]
 
 # Loads the export's own runner with TensorFlow, Keras and seqtasks unimportable, and runs its pipeline.
-STANDALONE = """
-import importlib.util, json, sys
-for name in ("tensorflow", "keras", "seqtasks", "tf2onnx"):
-    sys.modules[name] = None
-import numpy as np
-spec = importlib.util.spec_from_file_location("seqtasks_portable", sys.argv[1] + "/seqtasks_portable.py")
-runner = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(runner)
-model = runner.load(sys.argv[1])
+STANDALONE = runner_script("""
 x = np.load(sys.argv[2])
 print(json.dumps(np.asarray(model.predict(x)).tolist()))
-"""
+""")
 
 
 @pytest.fixture(scope="module")

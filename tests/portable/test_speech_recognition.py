@@ -25,6 +25,7 @@ from seqtasks.decoding.lexicon import LexiconCTCDecoder
 from seqtasks.portable import standalone
 from seqtasks.runtime import commands
 from tests.conftest import SHARED_DATA
+from tests.portable import runner_script
 
 pytest.importorskip("ai_edge_litert")
 pytest.importorskip("onnxruntime")
@@ -64,16 +65,7 @@ QUANTIZED_TOLERANCE = 0.05
 # Loads the export's own runner with TensorFlow, Keras and seqtasks unimportable and runs its
 # pipeline on the utterances of each .npz (`a0, a1, ...` at `rate`); prints one JSON object of
 # logits and transcripts per file.
-STANDALONE = """
-import importlib.util, json, sys
-for name in ("tensorflow", "keras", "seqtasks", "tf2onnx", "librosa", "scipy"):
-    sys.modules[name] = None
-import numpy as np
-path = sys.argv[1] + "/seqtasks_portable.py"
-spec = importlib.util.spec_from_file_location("seqtasks_portable", path)
-runner = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(runner)
-model = runner.load(sys.argv[1])
+STANDALONE = runner_script("""
 results = []
 for path in sys.argv[2:]:
     data = np.load(path)
@@ -87,7 +79,7 @@ for path in sys.argv[2:]:
         "beam": model.transcribe_batch(audio, rate, decoder="beam"),
     })
 print(json.dumps(results))
-"""
+""", blocked=("librosa", "scipy"))
 
 
 def _recordings(root):

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from seqtasks.runtime import commands
+from tests.portable import runner_script
 
 pytest.importorskip("ai_edge_litert")
 pytest.importorskip("onnxruntime")
@@ -39,16 +40,7 @@ NUM_CHARS = 40
 # Loads the export's own runner with TensorFlow, Keras and seqtasks unimportable; prints greedy
 # and sampled generations, scores, and how far stepping one character at a time is from the
 # sequence signature.
-STANDALONE = """
-import importlib.util, json, sys
-for name in ("tensorflow", "keras", "seqtasks", "tf2onnx"):
-    sys.modules[name] = None
-import numpy as np
-folder = sys.argv[1]
-spec = importlib.util.spec_from_file_location("seqtasks_portable", folder + "/seqtasks_portable.py")
-runner = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(runner)
-model = runner.load(folder)
+STANDALONE = runner_script("""
 prompts, scored, num_chars = json.loads(sys.argv[2])
 greedy = [model.generate(p, num_chars, temperature=0.0) for p in prompts]
 sampled = [model.generate("to be", num_chars, temperature=0.8, top_k=k, top_p=p, seed=3)
@@ -70,7 +62,7 @@ state_diff = max(float(np.abs(states["state_" + n] - whole["next_state_" + n]).m
                  for n in names)
 print(json.dumps({"greedy": greedy, "sampled": sampled, "again": again, "scores": scores,
                   "logit_diff": logit_diff, "state_diff": state_diff, "chars": model.chars}))
-"""
+""")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from seqtasks.runtime import commands
 from seqtasks.tasks.translation.export import TranslationServing, translation_portable
 from seqtasks.tasks.translation.model import TranslationModel
 from seqtasks.tokenizers import train_sentencepiece_model
+from tests.portable import runner_script
 
 pytest.importorskip("ai_edge_litert")
 pytest.importorskip("onnxruntime")
@@ -54,15 +55,7 @@ TEXTS = [
 
 # Loads the export's own runner with TensorFlow, Keras and seqtasks unimportable; translates greedily and with
 # the run's beam, and teacher-forces the given target tokens through `decode_step` (per-step log-probs).
-STANDALONE = """
-import importlib.util, json, sys
-for name in ("tensorflow", "tensorflow_text", "keras", "seqtasks", "tf2onnx"):
-    sys.modules[name] = None
-import numpy as np
-spec = importlib.util.spec_from_file_location("seqtasks_portable", sys.argv[1] + "/seqtasks_portable.py")
-runner = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(runner)
-model = runner.load(sys.argv[1])
+STANDALONE = runner_script("""
 texts = json.loads(open(sys.argv[2], encoding="utf-8").read())
 ids = model.source_ids(texts)
 greedy_ids, greedy_scores = model.translate_ids(texts)
@@ -81,7 +74,7 @@ print(json.dumps({
     "greedy": model.translate(texts), "beam": model.translate(texts, beam_width=beam),
     "beam_scores": model.translate_ids(texts, beam_width=beam)[1].tolist(),
 }))
-"""
+""", blocked=("tensorflow_text",))
 
 
 @pytest.fixture(scope="module")
