@@ -44,6 +44,7 @@ from seqtasks.errors import DataError
 from seqtasks.losses.ctc import PAD_LABEL
 
 _NEG = -1e30  # "impossible" in log space: finite, so sums never turn into NaN
+_DENSE_MOVES = 3  # incoming moves of every state but the separator (stay, from the parent's character / blank)
 
 
 @dataclass(frozen=True)
@@ -281,23 +282,51 @@ class LexiconCTCDecoder:
         self.graph = lexicon_graph(lexicon, separator, blank, counts, lm_weight, word_bonus)
         self.separator, self.blank = int(separator), int(blank)
         self.num_states = self.graph.num_states
+        # Almost every state has at most 3 incoming moves: those are kept as a dense (states, 3) table (a
+        # gather and a row maximum per frame, much faster than segment reductions); the few states with many
+        # (the separator: one move from every word end) keep a sparse list. Rows list moves in move order, so
+        # ties still go to the lowest move.
+        g = self.graph
+        degree = np.bincount(g.targets, minlength=self.num_states)
+        wide = degree > _DENSE_MOVES
+        first = np.searchsorted(g.targets, np.arange(self.num_states))
+        slot = np.arange(g.targets.size) - first[g.targets]
+        narrow = ~wide[g.targets]
+        self._in_sources = np.full((self.num_states, _DENSE_MOVES), self.num_states, np.int32)  # dummy: -inf
+        self._in_weights = np.zeros((self.num_states, _DENSE_MOVES), np.float32)
+        self._in_sources[g.targets[narrow], slot[narrow]] = g.sources[narrow]
+        self._in_weights[g.targets[narrow], slot[narrow]] = g.weights[narrow]
+        self._wide_states = np.flatnonzero(wide).astype(np.int32)
+        self._wide_sources = g.sources[~narrow]
+        self._wide_weights = g.weights[~narrow]
+        self._wide_segments = np.searchsorted(self._wide_states, g.targets[~narrow]).astype(np.int32)
 
     def _decode_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
         """Label ids of one utterance, padded with `PAD_LABEL` to the frames of `log_probs` (`(frames, classes)`)."""
         g = self.graph
-        sources, targets = tf.constant(g.sources), tf.constant(g.targets)
-        weights = tf.constant(g.weights)
-        move_ids = tf.range(tf.size(sources))
+        in_sources, in_weights = tf.constant(self._in_sources), tf.constant(self._in_weights)
+        wide_states = tf.constant(self._wide_states[:, None])
+        wide_sources, wide_weights = tf.constant(self._wide_sources), tf.constant(self._wide_weights)
+        wide_segments = tf.constant(self._wide_segments)
+        wide_ids = tf.range(tf.size(wide_sources))
         frames = tf.shape(log_probs)[0]
         emit = tf.gather(log_probs[:length], tf.constant(g.state_labels), axis=1)  # (length, states)
         emit = tf.pad(emit, [[0, 1], [0, 0]])  # a zero-length row decodes to nothing, without an empty read
+        impossible = tf.constant([_NEG], tf.float32)
 
         def step(t, delta, pointers):
-            scores = tf.gather(delta, sources) + weights
-            best = tf.math.segment_max(scores, targets)
-            # Ties go to the lowest move (the numpy twin in seqtasks.portable.standalone does the same).
-            chosen = tf.math.segment_min(tf.where(scores >= tf.gather(best, targets), move_ids, tf.size(sources)), targets)
-            return t + 1, best + emit[t], pointers.write(t - 1, tf.gather(sources, chosen))
+            scores = tf.gather(tf.concat([delta, impossible], 0), in_sources) + in_weights  # (states, 3)
+            best = tf.reduce_max(scores, axis=1)
+            previous = tf.gather(in_sources, tf.argmax(scores, axis=1, output_type=tf.int32), batch_dims=1)
+            if self._wide_states.size:
+                wide = tf.gather(delta, wide_sources) + wide_weights
+                wide_best = tf.math.segment_max(wide, wide_segments)
+                # Ties go to the lowest move (the numpy twin in seqtasks.portable.standalone does the same).
+                chosen = tf.math.segment_min(
+                    tf.where(wide >= tf.gather(wide_best, wide_segments), wide_ids, tf.size(wide_sources)), wide_segments)
+                best = tf.tensor_scatter_nd_update(best, wide_states, wide_best)
+                previous = tf.tensor_scatter_nd_update(previous, wide_states, tf.gather(wide_sources, chosen))
+            return t + 1, best + emit[t], pointers.write(t - 1, previous)
 
         delta = emit[0] + g.start
         pointers = tf.TensorArray(tf.int32, size=tf.maximum(length - 1, 0), element_shape=[self.num_states])
