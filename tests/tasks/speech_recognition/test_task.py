@@ -74,7 +74,7 @@ def test_train_writes_run_and_evaluates(trained):
     assert info == {"sample_rate": 8000, "alphabet": json.loads((run.assets / "alphabet.json").read_text())["characters"],
                     "blank_index": len(info["alphabet"]), "decoder": "lexicon", "beam_width": 2,
                     "lexicon": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-                    "lexicon_counts": None, "lexicon_lm_weight": 1.0, "lexicon_word_bonus": 0.0}
+                    "lexicon_counts": None, "lexicon_lm_weight": 0.5, "lexicon_word_bonus": 0.0}
     assert outcome.fit.monitor == "val_cer"
 
 
@@ -209,3 +209,38 @@ def test_evaluate_and_predict_with_a_character_lm(trained, tmp_path, monkeypatch
     other = CharNGramLM.train(["abc"], order=2, alphabet="abc").save(tmp_path / "abc.npz")
     with pytest.raises(DataError, match="alphabet"):
         commands.evaluate(outcome.run.root, overrides=[f"eval.lm_path={other}"], out=io.StringIO())
+
+
+def test_a_counted_word_list_decodes_in_evaluate_predict_and_the_export(trained, tmp_path):
+    import tensorflow as tf
+
+    outcome, data_dir = trained
+    words = tmp_path / "words.tsv"
+    # Two digit words and a few others the model's characters can spell; the counts make "two" likely.
+    words.write_text("two\t500\nfive\t3\nnine\t2\nfour\t1\n", encoding="utf-8")
+    sets = [f"eval.lexicon={words}", "eval.lexicon_lm_weight=1.0", "eval.lexicon_word_bonus=0.5"]
+    wav = data_dir / "fsdd" / "recordings" / "2_george_0.wav"
+    predicted = commands.predict(outcome.run.root, [str(wav)], overrides=sets, out=io.StringIO())[0]
+    assert predicted and set(predicted.split()) <= {"two", "five", "nine", "four"}
+    target = commands.export(outcome.run.root, "speech_recognition", export_dir=tmp_path / "export", overrides=sets)
+    info = json.loads((target / "assets" / "speech_model.json").read_text())
+    assert info["decoder"] == "lexicon" and info["lexicon"] == ["two", "five", "nine", "four"]
+    assert info["lexicon_counts"] == [500.0, 3.0, 2.0, 1.0]
+    assert (info["lexicon_lm_weight"], info["lexicon_word_bonus"]) == (1.0, 0.5)
+    audio, rate = soundfile.read(wav, dtype="float32")
+    model = tf.saved_model.load(str(target))
+    exported = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant(rate))["transcript"]
+    assert exported.numpy().decode() == predicted
+
+
+def test_a_malformed_word_list_is_one_line_naming_file_and_line(trained, tmp_path):
+    from seqtasks.errors import ConfigError
+
+    outcome, data_dir = trained
+    words = tmp_path / "words.tsv"
+    words.write_text("two\t5\nfive\n", encoding="utf-8")
+    wav = data_dir / "fsdd" / "recordings" / "2_george_0.wav"
+    with pytest.raises(ConfigError) as error:
+        commands.predict(outcome.run.root, [str(wav)], overrides=[f"eval.lexicon={words}"], out=io.StringIO())
+    message = str(error.value)
+    assert "eval.lexicon" in message and str(words) in message and "line 2" in message and "\n" not in message
