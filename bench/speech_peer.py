@@ -192,6 +192,8 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=0, help="print N example utterances")
     parser.add_argument("--json", help="write per-utterance hypotheses and the scores to this file")
     parser.add_argument("--no-pocketsphinx", action="store_true", help="score the seqtasks systems only")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override the run's config (e.g. data.path=[...] when its data moved)")
     args = parser.parse_args()
     if not args.run:
         # `make bench` runs every script without arguments; this one needs a trained model.
@@ -204,7 +206,7 @@ def main() -> None:
     from seqtasks.runtime.commands import load_trained
 
     run = Path(args.run).expanduser()
-    overrides = [f"eval.lm_path={Path(args.lm).expanduser().resolve()}"] if args.lm else []
+    overrides = [*args.set, *([f"eval.lm_path={Path(args.lm).expanduser().resolve()}"] if args.lm else [])]
     task, model = load_trained(run, "speech_recognition", overrides)
     items = _items(task, args.data, args.limit)
     audio_seconds = sum(item.seconds for item in items)
