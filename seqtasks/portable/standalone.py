@@ -208,8 +208,22 @@ class MemoryPipeline(Pipeline):
         Returns:
             Adding: the sums `(batch,)` float32. Copy: the recalled symbols
             `(batch, copy_length)` int32.
+
+        Raises:
+            ValueError: in one line, for a sequence that is not `(batch, T, features)` with the
+                model's number of features, or is shorter than the task needs (adding: 1 step;
+                copy: `copy_length` steps), instead of a runtime error from deep inside the model.
         """
-        out = self.session.run("serving_default", sequence=np.asarray(sequence, np.float32))
+        x = np.asarray(sequence, np.float32)
+        features = self.settings.get("num_features")
+        shortest = self.settings["copy_length"] if self.settings["problem"] == "copy" else 1
+        if x.ndim != 3 or (features is not None and x.shape[2] != int(features)):
+            raise ValueError(f"sequence must be (batch, T, {features if features is not None else 'features'}), "
+                             f"got shape {x.shape}")
+        if x.shape[1] < shortest:
+            raise ValueError(f"sequence must have at least {shortest} step(s) for the {self.settings['problem']} "
+                             f"problem, got T={x.shape[1]}")
+        out = self.session.run("serving_default", sequence=x)
         if self.settings["problem"] == "adding":
             return out["sum"]
         return out["logits"][:, -self.settings["copy_length"]:].argmax(-1).astype(np.int32)

@@ -192,6 +192,13 @@ def test_the_runner_loads_export_folders_only_and_names_what_is_missing(runs, tm
     want = standalone.load(out).predict(x)
     for path in (out / "export.json", out / "model.onnx"):  # a file of the folder: its folder
         np.testing.assert_array_equal(standalone.load(path).predict(x), want)
+    # Malformed sequences: one line naming the expected shape, not an error from inside the runtime.
+    model = standalone.load(out)
+    for bad, match in ((np.zeros((2, 0, 2)), r"at least 1 step"), (np.zeros((2, 5, 3)), r"\(batch, T, 2\)"),
+                       (np.zeros((5, 2)), r"\(batch, T, 2\)")):
+        with pytest.raises(ValueError, match=match) as caught:
+            model.predict(bad)
+        assert "\n" not in str(caught.value)
 
     def fails(error, match, path):
         with pytest.raises(error, match=match) as caught:
