@@ -94,7 +94,7 @@ def _int16(waveform: np.ndarray) -> bytes:
 def _items(task, paths: list[str] | None, limit: int) -> list[Item]:
     """The utterances `seqtasks evaluate` scores (the run's test split, or `paths`), with their original audio."""
     if not paths:
-        task.prepare_data()
+        task.prepare_evaluation_data()
     source, report = task._evaluation_source(paths)
     count = len(source) if limit <= 0 else min(limit, len(source))
     items = []

@@ -364,7 +364,7 @@ def evaluate(
     out = out or sys.stdout
     task, model = load_trained(workdir, task_name, overrides)
     if not paths:
-        task.prepare_data()
+        task.prepare_evaluation_data()
     metrics = task.evaluate(model, list(paths) if paths else None)
     label = ", ".join(str(p) for p in paths) if paths else task.evaluation_split()
     for key, value in metrics.items():

@@ -104,6 +104,12 @@ class Task(abc.ABC):
         `load_preprocessor()` instead.
         """
 
+    def prepare_evaluation_data(self) -> None:
+        """Reads what `evaluate` needs to score the task's own evaluation split (`seqtasks evaluate` without
+        files). The default is `prepare_data()`; a task whose training data is costly to read (or to make) reads
+        less here."""
+        self.prepare_data()
+
     def ready_preprocessor(self, data: Any, source: Task | None = None) -> Preprocessor:
         """Sets and returns `self.preprocessor`: loaded from `run.assets` when saved there, else adapted from the
         `source` task's (fine-tuning), else built from the training `data`.

@@ -289,16 +289,18 @@ class SpeechSources:
     fsdd: dict[str, list[FSDDRecording]] = dataclasses.field(default_factory=dict)
 
 
-def read_sources(data_config: Any, seed: int, progress: TextIO | None = None) -> SpeechSources:
+def read_sources(
+    data_config: Any, seed: int, progress: TextIO | None = None, synthetic: bool = True
+) -> SpeechSources:
     """Reads the utterance lists of the data section `data_config` (see `SpeechSources`); `seed` is the one of
     the held-out validation / test parts of the user's data (`train.seed`).
 
-    With `data.synthetic_sentences`, the synthetic utterances (`add_synthetic`) are appended to the training
-    list after the real data is split, so the split does not depend on them; `progress` (None = standard error)
-    gets the rendering progress and the line saying what was added.
+    With `data.synthetic_sentences` (and `synthetic`), the synthetic utterances (`add_synthetic`) are appended to
+    the training list after the real data is split, so the split does not depend on them; `progress` (None =
+    standard error) gets the rendering progress and the line saying what was added.
     """
     sources = _read_real_sources(data_config, seed)
-    if getattr(data_config, "synthetic_sentences", 0) > 0:
+    if synthetic and getattr(data_config, "synthetic_sentences", 0) > 0:
         add_synthetic(sources, data_config, progress)
     return sources
 

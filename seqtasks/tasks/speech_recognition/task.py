@@ -110,6 +110,7 @@ class SpeechRecognitionTask(Task):
         self._validation: LazyUtterances | DigitsSource | None = None
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
+        self._evaluation_only = False  # prepare_evaluation_data: no synthetic speech, no training scan
 
     # ------------------------------------------------------------------------------------------- data
 
@@ -147,7 +148,7 @@ class SpeechRecognitionTask(Task):
 
     def _read_sources(self) -> tuple[list[Utterance] | None, list[Utterance] | None, list[Utterance] | None]:
         """Reads the utterance lists (no audio yet): (train, validation, test); digits mode returns Nones."""
-        sources = read_sources(self.config.data, self.config.train.seed)
+        sources = read_sources(self.config.data, self.config.train.seed, synthetic=not self._evaluation_only)
         self._mode, self._fsdd = sources.mode, sources.fsdd
         return sources.train, sources.validation, sources.test
 
@@ -166,11 +167,23 @@ class SpeechRecognitionTask(Task):
                 self._validation = DigitsSource(self.alphabet, digits)
             self._test_utterances = self._digits("test", d.test_utterances, seed + _TEST_SEED)
             return
-        self._train = self._scan(train, "training", self._max_samples())
-        if not len(self._train):
-            raise DataError("no usable training utterance is left after the bad-audio checks: " + self.report.summary())
+        if not self._evaluation_only:
+            self._train = self._scan(train, "training", self._max_samples())
+            if not len(self._train):
+                raise DataError(
+                    "no usable training utterance is left after the bad-audio checks: " + self.report.summary())
         self._validation = self._scan(validation, "validation") if validation else None
         self._test_utterances = test
+
+    def prepare_evaluation_data(self) -> None:
+        """As `prepare_data`, without the synthetic sentences and the scan of the training audio: scoring the
+        validation / test split needs neither (the split itself is drawn from the real data alone, and the
+        alphabet is the run's saved one)."""
+        self._evaluation_only = True
+        try:
+            self.prepare_data()
+        finally:
+            self._evaluation_only = False
 
     def _max_samples(self) -> int | None:
         seconds = self.config.data.max_seconds

@@ -186,3 +186,32 @@ def test_synthetic_sentences_join_the_training_list_only(tmp_path, monkeypatch, 
     # The alphabet comes from the real and the synthetic training transcripts.
     alphabet = SpeechRecognitionPreprocessor.build(synthetic, [u.transcript for u in after.train]).alphabet
     assert {"'", "d", "k", "y"} <= set(alphabet.characters)  # in the synthetic transcripts only
+
+
+def test_evaluation_reads_neither_synthetic_speech_nor_the_training_audio(tmp_path, monkeypatch):
+    from seqtasks.config import load_config
+    from seqtasks.data import synthetic_speech
+    from seqtasks.runtime.run_dir import RunDir
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+    from seqtasks.tasks.speech_recognition.data import read_sources
+    from seqtasks.tasks.speech_recognition.task import SpeechRecognitionTask
+
+    rows = ["path,transcript"]
+    for i in range(10):
+        _wav(tmp_path / f"{i}.wav", seconds=1.0, seed=i)
+        rows.append(f"{i}.wav,{'ab' if i % 2 else 'ba'}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("evaluation rendered or read synthetic speech")
+
+    monkeypatch.setattr(synthetic_speech, "synthetic_manifest", no_rendering)
+    config = load_config(SpeechRecognitionConfig, overrides=[
+        "data.validation_fraction=0.2", "data.test_fraction=0.2", f"data.path=[{tmp_path / 'm.csv'}]",
+        "data.synthetic_sentences=5"])
+    task = SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))
+    task.prepare_evaluation_data()
+    assert task._train is None  # the training audio was not scanned
+    assert task._test_utterances == read_sources(config.data, config.train.seed, synthetic=False).test
+    with pytest.raises(AssertionError, match="synthetic"):
+        task.prepare_data()  # training does render them
