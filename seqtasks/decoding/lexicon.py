@@ -16,8 +16,8 @@ ops, so it runs inside an exported SavedModel:
               plus `lm_weight * log P(word) + word_bonus` per word when the words have counts
 
 Sharing prefixes keeps the graph linear in the size of the vocabulary (20,000 English words: ~100,000 states,
-~290,000 moves), and the moves are kept sparse (one gather and one segment maximum per frame), so the cost is
-`frames x moves`. The unigram probability is spread over the tree ("LM look-ahead"): entering a prefix adds the
+~290,000 moves), and each frame costs `frames x moves`: every state but the separator has at most three incoming
+moves (a dense gather and row maximum), the separator's many (one per word end) a segment maximum. The unigram probability is spread over the tree ("LM look-ahead"): entering a prefix adds the
 log of its share of its parent's probability mass, and ending a word adds the log of the word's share of its own
 prefix's mass; along a whole word these sum to `log P(word)`, so the word's score is exact, and a prefix that only
 leads to rare words is penalised as soon as it is entered.
@@ -424,8 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not kept:
             raise DataError(f"no word of {args.text} uses only the characters {alphabet!r}")
         partial = out.with_name(out.name + ".partial")
-        partial.write_text("".join(f"{w}\t{c}\n" for w, c in kept), encoding="utf-8")
-        partial.replace(out)
+        try:
+            partial.write_text("".join(f"{w}\t{c}\n" for w, c in kept), encoding="utf-8")
+            partial.replace(out)
+        finally:  # a failed write leaves neither the list nor a half-written file
+            partial.unlink(missing_ok=True)
         total = sum(counts.values())
         covered = sum(c for _, c in kept)
         print(f"{out}: {len(kept)} words of {len(counts)} ({covered / total:.1%} of {total} running words)")
