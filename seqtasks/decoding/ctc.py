@@ -140,8 +140,8 @@ def ctc_decode(
             `seqtasks.decoding.lexicon.LexiconCTCDecoder`).
         beam_width: beam width for `method="beam"`.
         blank_index: the blank class; `None` means the last class.
-        lexicon: the words `method="lexicon"` may output (each spelt with `alphabet`'s characters): a `Lexicon`
-            (with unigram counts and their weights) or a plain list of words.
+        lexicon: the words `method="lexicon"` may output (each spelt with `alphabet`'s characters, or by its
+            `Lexicon.spellings` in them): a `Lexicon` (with unigram counts and their weights) or a plain list of words.
 
     Returns:
         tf.string `(batch,)` transcripts.
@@ -161,14 +161,17 @@ def ctc_decode(
             raise ValueError("Lexicon decoding needs a non-empty `lexicon` and an alphabet with the space character.")
         if not isinstance(lexicon, Lexicon):
             lexicon = Lexicon(tuple(dict.fromkeys(lexicon)))
-        missing = sorted({c for word in lexicon.words for c in word if c not in index})
+        missing = sorted({c for word in lexicon.spelled for c in word if c not in index})
         if missing:
             raise ValueError(f"Lexicon words use characters outside the alphabet: {missing!r}.")
         blank = len(alphabet) if blank_index is None else blank_index
         decoder = LexiconCTCDecoder(
-            [[index[c] for c in word] for word in lexicon.words], index[" "], blank, counts=lexicon.counts,
+            [[index[c] for c in word] for word in lexicon.spelled], index[" "], blank, counts=lexicon.counts,
             lm_weight=lexicon.lm_weight, word_bonus=lexicon.word_bonus,
+            outputs=lexicon.words if lexicon.spellings is not None else None,
         )
+        if lexicon.spellings is not None:  # spelt in other classes (e.g. phonemes): the words come from the graph
+            return decoder.decode_text(logits, logit_lengths)
         ids, _ = decoder.decode(logits, logit_lengths)
     elif method == "greedy":
         ids, _ = ctc_greedy_decode(logits, logit_lengths, blank_index)

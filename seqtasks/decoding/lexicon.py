@@ -22,6 +22,10 @@ log of its share of its parent's probability mass, and ending a word adds the lo
 prefix's mass; along a whole word these sum to `log P(word)`, so the word's score is exact, and a prefix that only
 leads to rare words is penalised as soon as it is entered.
 
+A lexicon may spell its words in other output classes than their letters: with `Lexicon.spellings` (e.g. each
+word's phonemes, `seqtasks.tokenizers.phonemes`) the graph is built over the spellings, and `decode_text` outputs
+the word that ends at each word end of the best path (of words spelt alike, the one with the highest count).
+
 `Lexicon.read` reads word lists (`word` or `word<TAB>count` per line); `python -m seqtasks.decoding.lexicon build`
 counts the words of large text files (with the sentences of a test set left out) into such a list.
 """
@@ -57,12 +61,15 @@ class Lexicon:
             plain word list (every word equally likely: no LM score).
         lm_weight: Weight of `log P(word)` in the path score (with counts).
         word_bonus: Added to the path score per word (balances the LM's cost of each extra word).
+        spellings: How each word is spelt in the model's output classes (e.g. its pronunciation as phoneme code
+            characters; words may share one), or `None`: by its own characters.
     """
 
     words: tuple[str, ...]
     counts: tuple[float, ...] | None = None
     lm_weight: float = 1.0
     word_bonus: float = 0.0
+    spellings: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         words = tuple(self.words)
@@ -76,6 +83,12 @@ class Lexicon:
             if len(counts) != len(words) or any(not math.isfinite(c) or c <= 0 for c in counts):
                 raise ValueError("Received an invalid value for argument `counts`, expected one positive count per word.")
             object.__setattr__(self, "counts", counts)
+        if self.spellings is not None:
+            spellings = tuple(self.spellings)
+            if len(spellings) != len(words) or any(not isinstance(p, str) or not p or " " in p for p in spellings):
+                raise ValueError("Received an invalid value for argument `spellings`, expected one non-empty "
+                                 "spelling without spaces per word.")
+            object.__setattr__(self, "spellings", spellings)
         for name in ("lm_weight", "word_bonus"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -118,10 +131,16 @@ class Lexicon:
             raise DataError(f"lexicon file {path} holds no words. Fix: one word (or word and count) per line")
         return cls(tuple(counts), tuple(counts.values()) if with_counts else None, lm_weight, word_bonus)
 
+    @property
+    def spelled(self) -> tuple[str, ...]:
+        """What the decoder matches for each word: its spelling, or the word itself."""
+        return self.spellings if self.spellings is not None else self.words
+
     def to_dict(self) -> dict:
         """JSON-ready form (export settings); `Lexicon(**d)` reads it back."""
         return {"words": list(self.words), "counts": None if self.counts is None else list(self.counts),
-                "lm_weight": self.lm_weight, "word_bonus": self.word_bonus}
+                "lm_weight": self.lm_weight, "word_bonus": self.word_bonus,
+                "spellings": None if self.spellings is None else list(self.spellings)}
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,9 @@ class LexiconGraph:
         start: float32 `(states,)` score of starting in each state (`_NEG` where impossible).
         final: float32 `(states,)` score of ending in each state (`_NEG` where impossible).
         writes: bool `(states,)` whether entering the state writes its label.
+        word_ends: int32 `(states,)` the word (index into the words) a path outputs when it leaves the state for
+            the separator or ends there: of the words spelt alike, the one with the highest count (the first on
+            ties); -1 for states that end no word.
     """
 
     state_labels: np.ndarray
@@ -145,6 +167,7 @@ class LexiconGraph:
     start: np.ndarray
     final: np.ndarray
     writes: np.ndarray
+    word_ends: np.ndarray
 
     @property
     def num_states(self) -> int:
@@ -180,6 +203,7 @@ def lexicon_graph(
     children: list[dict[int, int]] = [{}]
     labels, parents = [-1], [-1]
     word_count: list[float] = [0.0]
+    node_word: dict[int, int] = {}
     for k, word in enumerate(words):
         node = 0
         for c in word:
@@ -192,7 +216,11 @@ def lexicon_graph(
                 parents.append(node)
                 word_count.append(0.0)
             node = child
-        word_count[node] += 1.0 if counts is None else float(counts[k])
+        count = 1.0 if counts is None else float(counts[k])
+        word_count[node] += count
+        best = node_word.get(node)
+        if best is None or (counts is not None and count > float(counts[best])):
+            node_word[node] = k
     is_word = np.array(word_count) > 0
     if counts is None:  # no LM: every move costs nothing but the word bonus
         log_mass = np.zeros(len(labels))
@@ -239,6 +267,9 @@ def lexicon_graph(
     state_labels = np.full(num_states, blank, np.int32)
     state_labels[1] = separator
     state_labels[2::2] = labels[1:]
+    word_ends = np.full(num_states, -1, np.int32)
+    for node, k in node_word.items():
+        word_ends[char_state(node)] = word_ends[blank_state(node)] = k
     return LexiconGraph(
         state_labels=state_labels,
         sources=sources[order].astype(np.int32),
@@ -247,6 +278,7 @@ def lexicon_graph(
         start=start,
         final=final,
         writes=state_labels != blank,
+        word_ends=word_ends,
     )
 
 
@@ -260,6 +292,8 @@ class LexiconCTCDecoder:
         counts: Unigram counts of the words (`None`: no LM score; every word sequence scored by the audio alone).
         lm_weight: Weight of `log P(word)` (with counts).
         word_bonus: Score added per word.
+        outputs: The text `decode_text` writes for each word of `lexicon` (e.g. the words whose pronunciations
+            `lexicon` holds); `None`: `decode_text` is not available (`decode` writes the labels).
 
     Example:
 
@@ -278,8 +312,12 @@ class LexiconCTCDecoder:
         counts: Sequence[float] | None = None,
         lm_weight: float = 1.0,
         word_bonus: float = 0.0,
+        outputs: Sequence[str] | None = None,
     ):
         self.graph = lexicon_graph(lexicon, separator, blank, counts, lm_weight, word_bonus)
+        if outputs is not None and len(outputs) != len(lexicon):
+            raise ValueError(f"Received {len(outputs)} outputs for {len(lexicon)} words; expected one per word.")
+        self.outputs = None if outputs is None else [str(o) for o in outputs]
         self.separator, self.blank = int(separator), int(blank)
         self.num_states = self.graph.num_states
         # Almost every state has at most 3 incoming moves: those are kept as a dense (states, 3) table (a
@@ -301,15 +339,15 @@ class LexiconCTCDecoder:
         self._wide_weights = g.weights[~narrow]
         self._wide_segments = np.searchsorted(self._wide_states, g.targets[~narrow]).astype(np.int32)
 
-    def _decode_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
-        """Label ids of one utterance, padded with `PAD_LABEL` to the frames of `log_probs` (`(frames, classes)`)."""
+    def _best_path(self, log_probs: tf.Tensor, length: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The best path's state per frame (int32 `(length,)`) of one utterance (`log_probs`: `(frames, classes)`)
+        and whether any path spells words."""
         g = self.graph
         in_sources, in_weights = tf.constant(self._in_sources), tf.constant(self._in_weights)
         wide_states = tf.constant(self._wide_states[:, None])
         wide_sources, wide_weights = tf.constant(self._wide_sources), tf.constant(self._wide_weights)
         wide_segments = tf.constant(self._wide_segments)
         wide_ids = tf.range(tf.size(wide_sources))
-        frames = tf.shape(log_probs)[0]
         emit = tf.gather(log_probs[:length], tf.constant(g.state_labels), axis=1)  # (length, states)
         emit = tf.pad(emit, [[0, 1], [0, 0]])  # a zero-length row decodes to nothing, without an empty read
         impossible = tf.constant([_NEG], tf.float32)
@@ -341,11 +379,24 @@ class LexiconCTCDecoder:
 
         path = tf.TensorArray(tf.int32, size=tf.maximum(length, 1))
         _, state, path = tf.while_loop(lambda t, *_: t > 0, back, (length - 1, state, path))
-        path = path.write(0, state).stack()[:length]
+        return path.write(0, state).stack()[:length], reachable
+
+    def _decode_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+        """Label ids of one utterance, padded with `PAD_LABEL` to the frames of `log_probs` (`(frames, classes)`)."""
+        g = self.graph
+        path, reachable = self._best_path(log_probs, length)
         changed = tf.concat([tf.ones([1], tf.bool), path[1:] != path[:-1]], axis=0)
         keep = changed & tf.gather(tf.constant(g.writes), path) & reachable
         ids = tf.boolean_mask(tf.gather(tf.constant(g.state_labels), path), keep)
-        return tf.pad(ids, [[0, frames - tf.size(ids)]], constant_values=PAD_LABEL)
+        return tf.pad(ids, [[0, tf.shape(log_probs)[0] - tf.size(ids)]], constant_values=PAD_LABEL)
+
+    def _words_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+        """The words (indices into the lexicon) of one utterance's best path, in order."""
+        path, reachable = self._best_path(log_probs, length)
+        ends = tf.gather(tf.constant(self.graph.word_ends), path)
+        # A word ends where the path moves on to the separator, or at the last frame.
+        following = tf.concat([path[1:], [1]], axis=0)
+        return tf.boolean_mask(ends, (ends >= 0) & tf.equal(following, 1) & reachable)
 
     def decode(self, logits: tf.Tensor, logit_lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Decodes a batch, one utterance after the other (the back-pointers of a large lexicon are
@@ -367,6 +418,22 @@ class LexiconCTCDecoder:
         )
         counts = tf.reduce_sum(tf.cast(ids != PAD_LABEL, tf.int32), axis=1)
         return ids[:, : tf.reduce_max(tf.concat([counts, [0]], 0))], counts
+
+    def decode_text(self, logits: tf.Tensor, logit_lengths: tf.Tensor) -> tf.Tensor:
+        """The best paths as text: the `outputs` of their words joined by single spaces (tf.string `(batch,)`).
+
+        Raises:
+            ValueError: the decoder was built without `outputs`.
+        """
+        if self.outputs is None:
+            raise ValueError("decode_text needs the decoder's `outputs` (the text of each word).")
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        lengths = tf.minimum(tf.cast(logit_lengths, tf.int32), tf.shape(log_probs)[1])
+        words = tf.constant(self.outputs, tf.string)
+        return tf.map_fn(
+            lambda row: tf.strings.reduce_join(tf.gather(words, self._words_one(row[0], row[1])), separator=" "),
+            (log_probs, lengths), fn_output_signature=tf.TensorSpec([], tf.string), parallel_iterations=1,
+        )
 
 
 # ------------------------------------------------------------------------------------------ building a word list

@@ -547,12 +547,15 @@ class CTCLexiconDecoder:
     """The best CTC path spelling only `words` joined by `separator`, optionally weighted by unigram
     `counts`: the numpy twin of the SavedModel's in-graph lexicon decoder (a prefix tree of the words:
     per prefix a character state and a blank after it, plus the blank before a word and the
-    separator; Viterbi over the sparse moves, ties to the lowest move and state as in the graph)."""
+    separator; Viterbi over the sparse moves, ties to the lowest move and state as in the graph).
+    Calling it gives the best path's labels; `words` gives the indices of the words that end on it
+    (of words spelt alike, the most counted, the first on ties), for lexicons spelt in phonemes."""
 
     def __init__(self, words: list[list[int]], separator: int, blank: int,
                  counts: list[float] | None = None, lm_weight: float = 1.0, word_bonus: float = 0.0):
         children: list[dict[int, int]] = [{}]
         labels, parents, word_count = [-1], [-1], [0.0]
+        node_word: dict[int, int] = {}
         for k, word in enumerate(words):
             node = 0
             for c in word:
@@ -565,7 +568,11 @@ class CTCLexiconDecoder:
                     parents.append(node)
                     word_count.append(0.0)
                 node = child
-            word_count[node] += 1.0 if counts is None else float(counts[k])
+            count = 1.0 if counts is None else float(counts[k])
+            word_count[node] += count
+            best = node_word.get(node)
+            if best is None or (counts is not None and count > float(counts[best])):
+                node_word[node] = k
         is_word = np.array(word_count) > 0
         if counts is None:
             log_mass = np.zeros(len(labels))
@@ -609,10 +616,14 @@ class CTCLexiconDecoder:
         self.labels[1] = separator
         self.labels[2::2] = labels[1:]
         self.writes = self.labels != blank
+        self.word_ends = np.full(states, -1, np.int64)
+        for node, k in node_word.items():
+            self.word_ends[2 * node] = self.word_ends[2 * node + 1] = k
 
-    def __call__(self, logits: np.ndarray) -> list[int]:
+    def _path(self, logits: np.ndarray) -> np.ndarray | None:
+        """The best path's state per frame, or None when no path spells words."""
         if len(logits) == 0:
-            return []
+            return None
         emit = log_softmax(np.asarray(logits, np.float32))[:, self.labels]
         deltas = [emit[0] + self.start]
         for t in range(1, len(emit)):
@@ -620,15 +631,28 @@ class CTCLexiconDecoder:
             deltas.append(np.maximum.reduceat(scores, self.offsets[:-1]) + emit[t])
         final = deltas[-1] + self.final
         if final.max() <= _CTC_NEG / 2:  # too few frames to spell any word
-            return []
+            return None
         path = [int(final.argmax())]
         for delta in reversed(deltas[:-1]):
             a, b = self.offsets[path[-1]], self.offsets[path[-1] + 1]
             scores = delta[self.sources[a:b]] + self.weights[a:b]
             path.append(int(self.sources[a + int(scores.argmax())]))
-        path = np.array(path[::-1])
+        return np.array(path[::-1])
+
+    def __call__(self, logits: np.ndarray) -> list[int]:
+        path = self._path(logits)
+        if path is None:
+            return []
         changed = np.concatenate([[True], path[1:] != path[:-1]])
         return [int(c) for c in self.labels[path[changed & self.writes[path]]]]
+
+    def words(self, logits: np.ndarray) -> list[int]:
+        path = self._path(logits)
+        if path is None:
+            return []
+        ends = self.word_ends[path]
+        following = np.append(path[1:], 1)  # a word ends before the separator or at the last frame
+        return [int(k) for k in ends[(ends >= 0) & (following == 1)]]
 
 
 def _sample_rate(value: Any) -> int:
@@ -706,9 +730,12 @@ class CTCRecognizerPipeline(Pipeline):
         self.beam_width = int(self.settings["beam_width"])
         self.batch_size = _positive_int("batch_size", batch_size)
         self._lexicon = None
+        # Phoneme models spell each word by its pronunciation (settings.lexicon_spellings) and output the word.
+        self._spelt = bool(self.settings.get("lexicon_spellings"))
         if self.settings.get("lexicon"):
             index = {c: i for i, c in enumerate(self.alphabet)}
-            words = [[index[c] for c in word] for word in self.settings["lexicon"]]
+            spelled = self.settings["lexicon_spellings"] if self._spelt else self.settings["lexicon"]
+            words = [[index[c] for c in word] for word in spelled]
             self._lexicon = CTCLexiconDecoder(
                 words, index[" "], self.blank, counts=self.settings.get("lexicon_counts"),
                 lm_weight=float(self.settings.get("lexicon_lm_weight") or 0.0),
@@ -776,6 +803,8 @@ class CTCRecognizerPipeline(Pipeline):
             ids = ctc_greedy(logits, self.blank)
         elif method == "beam":
             ids = ctc_prefix_beam(logits, self.blank, self.beam_width)
+        elif self._spelt:
+            return " ".join(self.settings["lexicon"][k] for k in self._lexicon.words(logits))
         else:
             ids = self._lexicon(logits)
         return "".join(self.alphabet[i] for i in ids)

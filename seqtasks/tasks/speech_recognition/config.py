@@ -85,7 +85,13 @@ class SpeechRecognitionDataConfig(DataConfig):
     # Bad audio (unreadable, empty, too short for its transcript under CTC, characters outside the alphabet):
     # "fail" stops with the file name; "skip" drops it and reports the count and the files.
     on_bad_audio: Literal["fail", "skip"] = "fail"
-    # Output characters; "" = every character of the training transcripts (after normalisation).
+    # What the network outputs: "characters" (the transcripts' letters) or "phonemes" (each word's phonemes by
+    # espeak-ng, `seqtasks.tokenizers.phonemes`: needs espeak-ng; words come back through eval.lexicon, whose words
+    # are spelt by their pronunciations). Phonemes suit little training audio: the model learns sounds, not spelling.
+    targets: Literal["characters", "phonemes"] = "characters"
+    # espeak-ng voice that converts words to phonemes (data.targets=phonemes), e.g. "en-gb" or "en-us".
+    phoneme_voice: str = "en-gb"
+    # Output characters; "" = every character of the training transcripts (after normalisation). Not with phonemes.
     alphabet: str = ""
     # Lower-case transcripts and strip punctuation (apostrophes kept) before training and scoring.
     normalize_transcripts: bool = True
@@ -120,6 +126,15 @@ class SpeechRecognitionDataConfig(DataConfig):
                     "normalised; raw real transcripts would give the same words two spellings)"
                 )
             check_settings(self.synthetic_voices, self.synthetic_rates, self.synthetic_pitches)
+        if self.targets == "phonemes":
+            from seqtasks.tokenizers.phonemes import check_voice
+
+            check_voice(self.phoneme_voice)
+            if self.alphabet or not self.normalize_transcripts:
+                raise ConfigError(
+                    "data.targets=phonemes takes its classes from the pronunciations: set data.alphabet='' and "
+                    "data.normalize_transcripts=true (words are looked up as normalised text)"
+                )
         if self.validation_fraction + self.test_fraction >= 1.0:
             raise ConfigError(
                 f"data.validation_fraction + data.test_fraction must be < 1 (the rest trains), got "

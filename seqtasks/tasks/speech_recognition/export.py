@@ -50,6 +50,9 @@ def lexicon_settings(lexicon: Lexicon | None) -> dict[str, Any]:
         "lexicon_counts": list(lexicon.counts) if lexicon and lexicon.counts else None,
         "lexicon_lm_weight": lexicon.lm_weight if lexicon else None,
         "lexicon_word_bonus": lexicon.word_bonus if lexicon else None,
+        # Phoneme models: each word's pronunciation in the alphabet's code characters (the graph is built over
+        # these; the words are what it outputs).
+        "lexicon_spellings": list(lexicon.spellings) if lexicon and lexicon.spellings is not None else None,
     }
 
 

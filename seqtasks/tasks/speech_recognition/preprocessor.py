@@ -1,7 +1,9 @@
 """The speech task's preprocessor: the CTC output alphabet (`assets/alphabet.json`).
 
 * `build`: `data.alphabet` when set, else every character of the training transcripts (after normalisation),
-  space first; connected digits use the characters of the ten digit words.
+  space first; connected digits use the characters of the ten digit words. With `data.targets=phonemes`, a
+  `PhonemeAlphabet` (`seqtasks.tokenizers.phonemes`): the phonemes of the transcripts' words by espeak-ng, with
+  those pronunciations saved in the same file.
 * `adapt_from` (fine-tuning): the source run's alphabet, so every output class keeps its meaning. Training
   transcripts with characters it lacks are refused (`data.new_characters=error`, the default) or appended as
   new output classes (`data.new_characters=extend`; the task's `finetune_from` then starts them fresh and keeps
@@ -17,6 +19,7 @@ from seqtasks.data.transcripts import Alphabet
 from seqtasks.errors import DataError
 from seqtasks.runtime.preprocessor import Preprocessor, write_text_atomic
 from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+from seqtasks.tokenizers.phonemes import PhonemeAlphabet, is_phoneme_alphabet_json
 
 ALPHABET_FILE = "alphabet.json"
 
@@ -37,6 +40,8 @@ class SpeechRecognitionPreprocessor(Preprocessor):
 
     @classmethod
     def build(cls, config: SpeechRecognitionConfig, data: Sequence[str]) -> SpeechRecognitionPreprocessor:
+        if config.data.targets == "phonemes":
+            return cls(PhonemeAlphabet.from_texts(data, config.data.phoneme_voice))
         if config.data.alphabet:
             return cls(Alphabet(config.data.alphabet))
         return cls(Alphabet.from_texts(data))
@@ -46,12 +51,20 @@ class SpeechRecognitionPreprocessor(Preprocessor):
         cls, source: SpeechRecognitionPreprocessor, config: SpeechRecognitionConfig, data: Sequence[str]
     ) -> SpeechRecognitionPreprocessor:
         alphabet = source.alphabet
+        if isinstance(alphabet, PhonemeAlphabet) != (config.data.targets == "phonemes"):
+            raise DataError(
+                f"the source model outputs {'phonemes' if isinstance(alphabet, PhonemeAlphabet) else 'characters'}; "
+                f"fine-tuning cannot change data.targets. Fix: set data.targets to the source run's value"
+            )
+        if isinstance(alphabet, PhonemeAlphabet):
+            alphabet = alphabet.with_words(w for text in data for w in text.split())
         unknown = sorted({ch for text in data for ch in alphabet.unknown_characters(text)})
         if not unknown:
             return cls(alphabet)
         if config.data.new_characters == "error":
             raise DataError(
-                f"fine-tuning data has characters the source model cannot output: {''.join(unknown)!r}. Fix: "
+                f"fine-tuning data has characters (or words with phonemes) the source model cannot output: "
+                f"{''.join(unknown) if not isinstance(alphabet, PhonemeAlphabet) else unknown!r}. Fix: "
                 "normalise the transcripts, or --set data.new_characters=extend to add output classes"
             )
         return cls(alphabet.extend(data))
@@ -61,7 +74,12 @@ class SpeechRecognitionPreprocessor(Preprocessor):
 
     @classmethod
     def load(cls, directory: Path, config: SpeechRecognitionConfig) -> SpeechRecognitionPreprocessor:
-        return cls(Alphabet.load(directory / ALPHABET_FILE))
+        path = directory / ALPHABET_FILE
+        try:
+            phonemes = is_phoneme_alphabet_json(path.read_text(encoding="utf-8"))
+        except OSError:
+            phonemes = False  # Alphabet.load names the missing file
+        return cls(PhonemeAlphabet.load(path) if phonemes else Alphabet.load(path))
 
 
 __all__ = ["ALPHABET_FILE", "SpeechRecognitionPreprocessor"]

@@ -65,6 +65,7 @@ from seqtasks.tasks.speech_recognition.data import (
 from seqtasks.tasks.speech_recognition.export import SpeechRecognitionServing, speech_portable
 from seqtasks.tasks.speech_recognition.model import CTCSpeechModel, conv_output_length
 from seqtasks.tasks.speech_recognition.preprocessor import SpeechRecognitionPreprocessor
+from seqtasks.tokenizers.phonemes import PhonemeAlphabet
 
 if TYPE_CHECKING:
     from seqtasks.runtime.run_dir import RunDir
@@ -111,6 +112,7 @@ class SpeechRecognitionTask(Task):
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
         self._evaluation_only = False  # prepare_evaluation_data: no synthetic speech, no training scan
+        self._check_phoneme_decoding()  # before any training, not after it
 
     # ------------------------------------------------------------------------------------------- data
 
@@ -157,7 +159,14 @@ class SpeechRecognitionTask(Task):
         train, validation, test = self._read_sources()
         # Connected digits: the characters of the ten digit words.
         texts = [u.transcript for u in train] if train is not None else [" ".join(DIGIT_WORDS)]
+        held_out = [u.transcript for u in (validation or []) + (test or [])]
+        if self.config.data.targets == "phonemes" and source is None:
+            # The phoneme classes come from the words' text (not their audio) of every split, so that no
+            # validation or test word has a phoneme without an output class.
+            texts = texts + held_out
         self.ready_preprocessor(texts, source)
+        if isinstance(self.alphabet, PhonemeAlphabet) and held_out:
+            self.preprocessor.alphabet = self.alphabet.with_words(w for text in held_out for w in text.split())
         d = self.config.data
         if self._mode == "digits":
             seed = self.config.train.seed
@@ -323,10 +332,8 @@ class SpeechRecognitionTask(Task):
     def lexicon(self) -> Lexicon | None:
         """The words decoding is constrained to (`eval.lexicon`, with `eval.lexicon_lm_weight` /
         `eval.lexicon_word_bonus`), or None for free spelling."""
-        e, d = self.config.eval, self.config.data
-        value = e.lexicon.strip()
-        if value == "auto":  # a closed vocabulary, unless a language model is given to decode open text
-            value = "digits" if not d.path and d.dataset in DATASETS and not e.lm_path else ""
+        e = self.config.eval
+        value = self._lexicon_name()
         if not value:
             return None
         if value == "digits":
@@ -336,13 +343,52 @@ class SpeechRecognitionTask(Task):
                 lexicon = Lexicon.read(value, e.lexicon_lm_weight, e.lexicon_word_bonus)
             except DataError as error:
                 raise ConfigError(f"eval.lexicon: {error}") from None
-        missing = sorted({c for w in lexicon.words for c in w if c not in self.alphabet.characters})
+        if isinstance(self.alphabet, PhonemeAlphabet):
+            lexicon = self._pronounced(lexicon, value)
+        missing = sorted({c for w in lexicon.spelled for c in w if c not in self.alphabet.characters})
         if missing or " " not in self.alphabet.characters:
             raise ConfigError(
                 f"eval.lexicon {value!r}: its words use characters the model cannot output ({''.join(missing)!r}), "
                 "or the alphabet has no space; fix the word list or set eval.lexicon=''"
             )
         return lexicon
+
+    def _lexicon_name(self) -> str:
+        """`eval.lexicon` resolved: "auto" is "digits" for FSDD data without `eval.lm_path`, else ""."""
+        e, d = self.config.eval, self.config.data
+        value = e.lexicon.strip()
+        if value == "auto":  # a closed vocabulary, unless a language model is given to decode open text
+            value = "digits" if not d.path and d.dataset in DATASETS and not e.lm_path else ""
+        return value
+
+    def _check_phoneme_decoding(self) -> None:
+        """A phoneme model outputs words only through a lexicon (and a character LM has no phonemes)."""
+        if self.config.data.targets != "phonemes":
+            return
+        if self.config.eval.lm_path:
+            raise ConfigError("eval.lm_path is a character LM, and data.targets=phonemes outputs phonemes; set "
+                              "eval.lm_path='' and give the words (with counts) in eval.lexicon")
+        if not self._lexicon_name():
+            raise ConfigError(
+                "data.targets=phonemes outputs words through a word list, and eval.lexicon gives none; set "
+                "eval.lexicon to a file of words (`python -m seqtasks.decoding.lexicon build`) or to digits"
+            )
+
+    def _pronounced(self, lexicon: Lexicon, name: str) -> Lexicon:
+        """`lexicon` spelt by its words' pronunciations in the model's phonemes (words without one left out)."""
+        alphabet = self.alphabet.with_words(lexicon.words)
+        spellings = [alphabet.spell(w) for w in lexicon.words]
+        kept = [k for k, spelling in enumerate(spellings) if spelling]
+        if not kept:
+            raise ConfigError(f"eval.lexicon {name!r}: no word has a pronunciation in the model's phonemes; check "
+                              f"the word list's language against data.phoneme_voice ({alphabet.voice!r})")
+        if len(kept) < len(spellings):
+            print(f"lexicon: left out {len(spellings) - len(kept)} of {len(spellings)} words without a pronunciation "
+                  "in the model's phonemes", file=sys.stderr, flush=True)
+        return Lexicon(
+            tuple(lexicon.words[k] for k in kept), None if lexicon.counts is None else tuple(lexicon.counts[k] for k in kept),
+            lexicon.lm_weight, lexicon.word_bonus, tuple(spellings[k] for k in kept),
+        )
 
     def _decoder(self, model: keras.Model) -> Callable[[tf.Tensor, tf.Tensor], list[str]]:
         """`decode(waveform, lengths) -> transcripts` as configured: in-graph lexicon/greedy/beam, or with
@@ -528,4 +574,7 @@ class SpeechRecognitionTask(Task):
         before, after = source.config.data.sample_rate, self.config.data.sample_rate
         if before != after:
             changed.insert(0, f"data.sample_rate ({before} -> {after})")
+        before, after = source.config.data.targets, self.config.data.targets
+        if before != after:
+            changed.insert(0, f"data.targets ({before} -> {after})")
         return changed
