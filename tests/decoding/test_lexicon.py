@@ -170,3 +170,56 @@ def test_build_counts_words_leaves_test_sentences_out_and_never_overwrites(tmp_p
     before = out.read_text(encoding="utf-8")
     assert main(args) == 1 and "never overwrites" in capsys.readouterr().err
     assert out.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_words_spelt_by_pronunciation_come_back_as_words(seed):
+    # A lexicon spelt in other classes (phonemes): homophones share a spelling, whose LM mass is the sum of their
+    # counts; the text is the most counted word of each spelling on the best path (as the exhaustive reference).
+    from seqtasks.portable.standalone import CTCLexiconDecoder
+
+    spellings = [[1, 2], [1, 2], [1, 2, 4], [2, 3, 3], [4], [4]]
+    words = ["to", "two", "tooth", "cheese", "eye", "i"]
+    rng = np.random.default_rng(200 + seed)
+    counts = rng.integers(1, 50, len(words)).astype(float)
+    lm_weight, word_bonus = 0.7, 0.3
+    distinct = [[1, 2], [1, 2, 4], [2, 3, 3], [4]]
+    mass = [sum(c for s, c in zip(spellings, counts, strict=True) if s == d) for d in distinct]
+    word_scores = lm_weight * np.log(np.array(mass) / counts.sum()) + word_bonus
+    text_of = {}
+    for d in distinct:
+        group = [k for k, s in enumerate(spellings) if s == d]
+        text_of[tuple(d)] = words[max(group, key=lambda k: (counts[k], -k))]
+    frames = 6
+    logits = rng.normal(0, 2.0, (2, frames, K)).astype(np.float32)
+    lengths = np.array([frames, 4], np.int32)
+    decoder = LexiconCTCDecoder(spellings, SEP, BLANK, counts=counts, lm_weight=lm_weight, word_bonus=word_bonus,
+                                outputs=words)
+    texts = decoder.decode_text(tf.constant(logits), tf.constant(lengths)).numpy()
+    twin = CTCLexiconDecoder(spellings, SEP, BLANK, counts=list(counts), lm_weight=lm_weight, word_bonus=word_bonus)
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    for b in range(2):
+        labels, _ = reference(log_probs[b, : lengths[b]], 3, distinct, word_scores)
+        pieces, current = [], []
+        for label in [*labels, SEP]:
+            if label == SEP:
+                pieces.append(text_of[tuple(current)])
+                current = []
+            else:
+                current.append(label)
+        assert texts[b].decode() == " ".join(pieces)
+        assert " ".join(words[k] for k in twin.words(logits[b, : lengths[b]])) == " ".join(pieces)
+
+
+def test_word_output_needs_outputs_and_spellings_are_checked():
+    decoder = LexiconCTCDecoder([[1, 2]], SEP, BLANK)
+    with pytest.raises(ValueError, match="outputs"):
+        decoder.decode_text(tf.zeros([1, 3, K]), tf.constant([3]))
+    with pytest.raises(ValueError, match="outputs"):
+        LexiconCTCDecoder([[1, 2], [4]], SEP, BLANK, outputs=["one"])
+    with pytest.raises(ValueError, match="spellings"):
+        Lexicon(("a", "b"), spellings=("x",))
+    with pytest.raises(ValueError, match="spellings"):
+        Lexicon(("a", "b"), spellings=("x", "y z"))
+    assert Lexicon(("a", "b"), spellings=("x", "x")).spelled == ("x", "x")
+    assert Lexicon(("a", "b")).spelled == ("a", "b")

@@ -364,3 +364,27 @@ def test_runner_waveform_shapes_dtypes_and_argument_checks(runs):
     fails(ValueError, "unknown decoder ''", lambda: model.transcribe(audio, 8000, decoder=""))
     fails(ValueError, "batch_size must be a positive integer",
           lambda: standalone.CTCRecognizerPipeline(model.session, batch_size=0))
+
+
+def test_the_runner_outputs_the_words_of_a_lexicon_spelt_in_phonemes():
+    """A phoneme model's export (settings.lexicon_spellings): the runner decodes over the spellings and writes
+    the words, as the SavedModel's graph does."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from seqtasks.decoding.lexicon import Lexicon
+
+    alphabet = " Dkat@"
+    blank = len(alphabet)
+    lexicon = Lexicon(("the", "thee", "cat", "a"), (50.0, 2.0, 10.0, 30.0), 0.5, 0.2, ("D@", "D@", "kat", "@"))
+    settings = {"sample_rate": 16000, "alphabet": alphabet, "blank_index": blank, "decoder": "lexicon",
+                "beam_width": 4, "lexicon": list(lexicon.words), "lexicon_counts": list(lexicon.counts),
+                "lexicon_lm_weight": 0.5, "lexicon_word_bonus": 0.2, "lexicon_spellings": list(lexicon.spellings)}
+    session = SimpleNamespace(description={"settings": settings}, folder=Path("."))
+    pipeline = standalone.CTCRecognizerPipeline(session)
+    rng = np.random.default_rng(5)
+    for frames in (0, 2, 9, 30):
+        logits = (rng.standard_normal((1, 30, blank + 1)) * 3.0).astype(np.float32)
+        want = ctc_decode(logits, tf.constant([frames]), list(alphabet), method="lexicon", lexicon=lexicon)
+        got = pipeline.decode(logits[0, :frames])
+        assert got == want[0].numpy().decode() and set(got.split()) <= {"the", "cat", "a"}

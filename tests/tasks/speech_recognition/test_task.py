@@ -74,7 +74,8 @@ def test_train_writes_run_and_evaluates(trained):
     assert info == {"sample_rate": 8000, "alphabet": json.loads((run.assets / "alphabet.json").read_text())["characters"],
                     "blank_index": len(info["alphabet"]), "decoder": "lexicon", "beam_width": 2,
                     "lexicon": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-                    "lexicon_counts": None, "lexicon_lm_weight": 0.5, "lexicon_word_bonus": 0.0}
+                    "lexicon_counts": None, "lexicon_lm_weight": 0.5, "lexicon_word_bonus": 0.0,
+                    "lexicon_spellings": None}
     assert outcome.fit.monitor == "val_cer"
 
 
@@ -244,3 +245,52 @@ def test_a_malformed_word_list_is_one_line_naming_file_and_line(trained, tmp_pat
         commands.predict(outcome.run.root, [str(wav)], overrides=[f"eval.lexicon={words}"], out=io.StringIO())
     message = str(error.value)
     assert "eval.lexicon" in message and str(words) in message and "line 2" in message and "\n" not in message
+
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng, or make install)")
+
+
+@needs_espeak
+def test_phoneme_targets_train_and_output_words_in_predict_and_the_export(trained, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setenv("SEQTASKS_CACHE_DIR", str(tmp_path / "cache"))
+    _, data_dir = trained
+    outcome = commands.train("speech_recognition", tmp_path / "run", data_dir=str(data_dir),
+                             overrides=TINY + ["data.validation_indices=5", "data.targets=phonemes"])
+    saved = json.loads((outcome.run.assets / "alphabet.json").read_text(encoding="utf-8"))
+    assert saved["voice"] == "en-gb" and set(saved["pronunciations"]) == {
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    assert len(saved["characters"]) == len(saved["phonemes"]) + 1  # the separator and one code per phoneme
+    assert outcome.evaluation["utterances"] == 4 and outcome.evaluation["wer"] >= 0.0
+    wav = data_dir / "fsdd" / "recordings" / "7_george_0.wav"
+    predicted = commands.predict(outcome.run.root, [str(wav)], out=io.StringIO())[0]
+    # The digits lexicon ("auto") spelt by pronunciation: only whole digit words come out.
+    digits = set(saved["pronunciations"])
+    assert set(predicted.split()) <= digits
+    target = commands.export(outcome.run.root, "speech_recognition", export_dir=tmp_path / "export")
+    info = json.loads((target / "assets" / "speech_model.json").read_text())
+    assert info["decoder"] == "lexicon" and set(info["lexicon"]) == digits
+    assert [len(s) for s in info["lexicon_spellings"]] == [len(saved["pronunciations"][w].split()) for w in info["lexicon"]]
+    audio, rate = soundfile.read(wav, dtype="float32")
+    model = tf.saved_model.load(str(target))
+    exported = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant(rate))["transcript"]
+    assert exported.numpy().decode() == predicted
+
+
+@needs_espeak
+def test_phoneme_targets_without_a_word_list_are_refused_before_training(tmp_path):
+    from seqtasks.errors import ConfigError
+
+    manifest = tmp_path / "data.csv"
+    manifest.write_text("path,transcript\na.wav,hello\n", encoding="utf-8")
+    for extra, named in ((["eval.lexicon="], "eval.lexicon"), (["eval.lexicon=digits", "eval.lm_path=lm.npz"],
+                                                                 "eval.lm_path")):
+        with pytest.raises(ConfigError, match=named):
+            commands.train("speech_recognition", tmp_path / "run", overrides=TINY + [
+                f"data.path={manifest}", "data.targets=phonemes", *extra])
+        assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="data.alphabet"):
+        commands.train("speech_recognition", tmp_path / "run", overrides=TINY + [
+            f"data.path={manifest}", "data.targets=phonemes", "data.alphabet=abc "])
