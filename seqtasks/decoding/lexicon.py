@@ -468,8 +468,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = sub.add_parser("build", help="count the words of text files")
     build.add_argument("--text", nargs="+", required=True, help="text files (.tsv: the first column)")
     build.add_argument("--skip-header", action="store_true", help="skip the first line of every .tsv/.csv file")
-    build.add_argument("--alphabet-from", required=True, help="a speech run directory (or alphabet.json) whose "
-                       "characters the words must use")
+    group = build.add_mutually_exclusive_group()
+    group.add_argument("--alphabet-from", help="a speech run directory (or alphabet.json) whose characters the "
+                       "words must use")
+    group.add_argument("--alphabet", help="the characters the words may use, as one string (default: lower-case "
+                       "English letters, apostrophe and space; e.g. for a phoneme model, whose words are spelt by "
+                       "their pronunciations)")
     build.add_argument("--exclude", nargs="*", default=[], help="manifests/text files whose sentences must not "
                        "be counted (your test transcripts)")
     build.add_argument("--top", type=int, default=20000, help="keep the most frequent N words (0 = all)")
@@ -482,9 +486,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DataError(f"{out} exists; lexicon build never overwrites a file. Fix: choose another --out")
         if args.top < 0 or args.min_count < 1:
             raise DataError("--top must be >= 0 and --min-count >= 1")
-        from seqtasks.decoding.char_lm import read_texts
+        from seqtasks.decoding.char_lm import DEFAULT_ALPHABET, _check_alphabet, read_texts
 
-        alphabet = alphabet_from(args.alphabet_from)
+        if args.alphabet_from:
+            alphabet = alphabet_from(args.alphabet_from)
+        else:
+            try:
+                alphabet = _check_alphabet(DEFAULT_ALPHABET if args.alphabet is None else args.alphabet)
+            except ValueError as error:
+                raise DataError(f"--alphabet: {error}") from None
         exclude = list(read_texts(args.exclude)) if args.exclude else []
         counts = count_words(args.text, alphabet, args.skip_header, exclude)
         kept = [(w, c) for w, c in counts.most_common(args.top or None) if c >= args.min_count]

@@ -170,6 +170,17 @@ def test_build_counts_words_leaves_test_sentences_out_and_never_overwrites(tmp_p
     before = out.read_text(encoding="utf-8")
     assert main(args) == 1 and "never overwrites" in capsys.readouterr().err
     assert out.read_text(encoding="utf-8") == before
+    # Without a run: the given letters (default a-z and the apostrophe), e.g. for a phoneme model's word list.
+    letters = tmp_path / "letters.tsv"
+    assert main(["build", "--text", str(text), "--alphabet", " abcdefghijklmnopqrstuvwxyz", "--out", str(letters)]) == 0
+    assert set(Lexicon.read(letters).words) == {"the", "sat", "cat", "dog", "a", "secret", "test", "sentence", "here",
+                                                "cafe", "au", "lait"}
+    assert main(["build", "--text", str(text), "--alphabet", "", "--out", str(tmp_path / "none.tsv")]) == 1
+    assert "--alphabet" in capsys.readouterr().err and not (tmp_path / "none.tsv").exists()
+    phonemes = tmp_path / "phonemes.json"
+    phonemes.write_text('{"characters": " ka", "phonemes": ["k", "a"], "voice": "en-gb", "pronunciations": {}}')
+    assert main(["build", "--text", str(text), "--alphabet-from", str(phonemes), "--out", str(tmp_path / "p.tsv")]) == 1
+    assert "phoneme model" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("seed", range(4))
