@@ -211,10 +211,14 @@ class UtteranceLoader:
             return None
         unknown = self.alphabet.unknown_characters(utterance.transcript)
         if unknown:
-            self._bad(
-                utterance, f"transcript has characters outside the alphabet {''.join(unknown)!r}",
-                "normalise the transcript or extend the alphabet",
-            )
+            if getattr(self.alphabet, "phonemes", None):  # a PhonemeAlphabet names the words it cannot spell
+                self._bad(utterance, f"transcript has words without a pronunciation in the model's phonemes "
+                          f"{unknown!r}", "check the words or remove the utterance")
+            else:
+                self._bad(
+                    utterance, f"transcript has characters outside the alphabet {''.join(unknown)!r}",
+                    "normalise the transcript or extend the alphabet",
+                )
             return None
         labels = self.alphabet.encode(utterance.transcript)
         if self.output_frames is not None:

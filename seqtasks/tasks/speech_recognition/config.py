@@ -175,6 +175,9 @@ class SpeechRecognitionModelConfig(ModelConfig):
     time_masks: int = 2
     time_mask_width: int = 10
     time_mask_ratio: float = 0.1
+    # Vocal tract length perturbation while training (`seqtasks.audio.frequency_warp`): each utterance's mel axis is
+    # stretched by a random factor in [1 - frequency_warp, 1 + frequency_warp]; 0 = off. log_mel features only.
+    frequency_warp: float = 0.0
     # Convolutional front end: channels per layer ([] = none), odd kernel size, time and frequency strides.
     # The product of conv_time_strides is the time subsampling of the CTC output.
     conv_filters: list[int] = field(default_factory=lambda: [32, 32])
@@ -190,6 +193,12 @@ class SpeechRecognitionModelConfig(ModelConfig):
     dropout: float = 0.1
     recurrent_dropout: float = 0.0
     residual: bool = False
+
+    def check(self) -> None:
+        """Checks across keys (single values: `seqtasks.config.VALUE_RANGES`)."""
+        if self.frequency_warp and self.features != "log_mel":
+            raise ConfigError("model.frequency_warp stretches mel bands; set model.features=log_mel or "
+                              "model.frequency_warp=0")
 
 
 @dataclass

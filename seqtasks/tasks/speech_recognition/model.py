@@ -1,4 +1,5 @@
-"""The CTC speech recogniser: waveform -> features -> (SpecAugment) -> conv front end -> BiRNN stack -> Dense.
+"""The CTC speech recogniser: waveform -> features -> (frequency warp, SpecAugment) -> conv front end -> BiRNN stack
+-> Dense.
 
 Following Graves et al. (2013), a deep bidirectional recurrent network maps acoustic frames straight to
 character scores and is trained with CTC, so no alignment is needed. The model keeps every length explicit:
@@ -17,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqtasks.audio.features import AudioFeatures
+from seqtasks.audio.frequency_warp import FrequencyWarp
 from seqtasks.audio.specaugment import SpecAugment
 from seqtasks.decoding.ctc import ctc_greedy_decode
 from seqtasks.layers import RecurrentStack
@@ -196,6 +198,8 @@ class CTCSpeechModel(keras.Model):
         sample_rate: rate of the input waveforms.
         features: keyword arguments of `AudioFeatures` (besides `sample_rate`).
         specaugment: keyword arguments of `SpecAugment`, or `None` for no augmentation.
+        frequency_warp: largest relative stretch of the mel axis while training (vocal tract length perturbation,
+            `seqtasks.audio.frequency_warp`); 0 = none. Log-mel features only.
         conv_filters: channels of each front-end convolution; empty for no front end (no subsampling).
         conv_kernel_size: odd kernel size of the convolutions.
         conv_time_strides: time stride of each convolution.
@@ -217,7 +221,7 @@ class CTCSpeechModel(keras.Model):
     Call arguments:
         inputs: dict with `"waveform"` float32 `(batch, samples)` zero-padded and `"waveform_length"` int
             `(batch,)`.
-        training: enables SpecAugment and dropout.
+        training: enables the frequency warp, SpecAugment and dropout.
 
     Returns:
         dict with `"logits"` float32 `(batch, frames, num_classes)` and `"logit_lengths"` int32 `(batch,)`.
@@ -236,6 +240,7 @@ class CTCSpeechModel(keras.Model):
         sample_rate: int = 16000,
         features: dict | None = None,
         specaugment: dict | None = None,
+        frequency_warp: float = 0.0,
         conv_filters: Sequence[int] = (32, 32),
         conv_kernel_size: int = 3,
         conv_time_strides: Sequence[int] = (2, 1),
@@ -259,6 +264,7 @@ class CTCSpeechModel(keras.Model):
         self.sample_rate = sample_rate
         self.features_config = dict(features or {})
         self.specaugment_config = None if specaugment is None else dict(specaugment)
+        self.frequency_warp = float(frequency_warp)
         self.conv_filters = tuple(conv_filters)
         self.conv_kernel_size = conv_kernel_size
         self.conv_time_strides = tuple(conv_time_strides)
@@ -273,6 +279,15 @@ class CTCSpeechModel(keras.Model):
 
         # float32 whatever the global policy: mixed precision would round the waveform to 16 bits.
         self.featurizer = AudioFeatures(sample_rate=sample_rate, dtype="float32", name="features", **self.features_config)
+        self.warp = None
+        if self.frequency_warp:
+            if self.featurizer.kind != "log_mel":
+                raise ValueError("Received `frequency_warp` with MFCC features; it stretches mel bands (log_mel only).")
+            import librosa
+
+            f = self.featurizer
+            centers = librosa.mel_frequencies(f.n_mels + 2, fmin=f.fmin, fmax=f.fmax or sample_rate / 2, htk=f.htk)
+            self.warp = FrequencyWarp(centers[1:-1], self.frequency_warp, seed=seed, name="frequency_warp")
         self.augment = None
         if self.specaugment_config is not None:
             self.augment = SpecAugment(**{"seed": seed, **self.specaugment_config}, name="specaugment")
@@ -315,6 +330,8 @@ class CTCSpeechModel(keras.Model):
 
     def logits_from_features(self, features, frame_lengths, training=None):
         """The network after the featurizer: `(features, frame_lengths)` -> `(logits, logit_lengths)`."""
+        if self.warp is not None:
+            features = self.warp(features, training=training)
         if self.augment is not None:
             features = self.augment(features, frame_lengths, training=training)
         x, lengths = features, tf.cast(frame_lengths, tf.int32)
@@ -353,7 +370,8 @@ class CTCSpeechModel(keras.Model):
     def get_config(self):
         config = {
             "num_classes": self.num_classes, "sample_rate": self.sample_rate, "features": self.features_config,
-            "specaugment": self.specaugment_config, "conv_filters": list(self.conv_filters),
+            "specaugment": self.specaugment_config, "frequency_warp": self.frequency_warp,
+            "conv_filters": list(self.conv_filters),
             "conv_kernel_size": self.conv_kernel_size, "conv_time_strides": list(self.conv_time_strides),
             "conv_freq_strides": list(self.conv_freq_strides), "cell_type": self.cell_type, "units": self.units,
             "num_layers": self.num_layers, "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,

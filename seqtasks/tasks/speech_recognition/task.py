@@ -91,9 +91,9 @@ class SpeechRecognitionTask(Task):
 
     name = "speech_recognition"
     config_class = SpeechRecognitionConfig
-    # SpecAugment acts only while training: a fine-tune may change it.
+    # The frequency warp and SpecAugment act only while training: a fine-tune may change them.
     finetune_free_model_keys = frozenset({
-        "specaugment", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "time_mask_ratio",
+        "frequency_warp", "specaugment", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width", "time_mask_ratio",
     })
     monitor = "val_cer"
     monitor_mode = "min"
@@ -313,6 +313,7 @@ class SpeechRecognitionTask(Task):
         model = CTCSpeechModel(
             num_classes=self.alphabet.num_classes, sample_rate=self.sample_rate,
             features=feature_kwargs(m, self.sample_rate), specaugment=specaugment_kwargs(m),
+            frequency_warp=m.frequency_warp,
             conv_filters=m.conv_filters, conv_kernel_size=m.conv_kernel_size,
             conv_time_strides=m.conv_time_strides if m.conv_filters else [],
             conv_freq_strides=m.conv_freq_strides if m.conv_filters else [],

@@ -64,3 +64,16 @@ def test_librispeech_config_loads_and_keeps_a_ctc_frame_rate_for_fast_speech(tmp
     task = SpeechRecognitionTask(config, RunDir.at(tmp_path / "run"))
     frames_per_second = task.output_frames(10 * 16000) / 10
     assert 24 <= frames_per_second <= 26  # 40 ms per CTC frame: room for ~20 characters per second
+
+
+def test_cross_key_checks_of_phonemes_and_the_frequency_warp():
+    from seqtasks.config import load_config
+
+    with pytest.raises(ConfigError, match="model.frequency_warp"):
+        load_config(SpeechRecognitionConfig, [], ["model.features=mfcc", "model.frequency_warp=0.1"])
+    with pytest.raises(ConfigError, match="frequency_warp"):
+        load_config(SpeechRecognitionConfig, [], ["model.frequency_warp=0.5"])
+    with pytest.raises(ConfigError, match="phoneme_voice"):
+        load_config(SpeechRecognitionConfig, [], ["data.targets=phonemes", "data.phoneme_voice=en gb"])
+    config = load_config(SpeechRecognitionConfig, [], ["data.targets=phonemes", "model.frequency_warp=0.1"])
+    assert config.data.targets == "phonemes" and config.model.frequency_warp == 0.1

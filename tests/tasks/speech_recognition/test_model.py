@@ -77,3 +77,17 @@ def test_config_round_trip_and_validation():
         ConvFrontEnd(kernel_size=4)
     with pytest.raises(ValueError, match="one entry per"):
         ConvFrontEnd(filters=(8,), time_strides=(2, 2), freq_strides=(2,))
+
+
+def test_frequency_warp_trains_only_and_round_trips():
+    model = CTCSpeechModel(num_classes=5, sample_rate=8000, units=4, num_layers=1, conv_filters=(4,),
+                           conv_time_strides=(2,), conv_freq_strides=(2,), features={"n_mels": 16},
+                           frequency_warp=0.1, seed=2)
+    inputs = {"waveform": tf.random.normal([2, 4000]), "waveform_length": tf.constant([4000, 3000])}
+    eval_a = model(inputs, training=False)["logits"].numpy()
+    assert np.array_equal(eval_a, model(inputs, training=False)["logits"].numpy())
+    assert model.warp is not None and model.get_config()["frequency_warp"] == 0.1
+    again = CTCSpeechModel.from_config(model.get_config())
+    assert again.warp is not None and again.warp.max_warp == 0.1
+    with pytest.raises(ValueError, match="frequency_warp"):
+        CTCSpeechModel(num_classes=5, features={"kind": "mfcc"}, frequency_warp=0.1)
