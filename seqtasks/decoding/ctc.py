@@ -165,12 +165,13 @@ def ctc_decode(
         if missing:
             raise ValueError(f"Lexicon words use characters outside the alphabet: {missing!r}.")
         blank = len(alphabet) if blank_index is None else blank_index
+        by_word = lexicon.spellings is not None or lexicon.bigrams is not None
         decoder = LexiconCTCDecoder(
             [[index[c] for c in word] for word in lexicon.spelled], index[" "], blank, counts=lexicon.counts,
-            lm_weight=lexicon.lm_weight, word_bonus=lexicon.word_bonus,
-            outputs=lexicon.words if lexicon.spellings is not None else None,
+            lm_weight=lexicon.lm_weight, word_bonus=lexicon.word_bonus, outputs=lexicon.words if by_word else None,
+            bigrams=lexicon.bigrams, sentences=lexicon.sentences,
         )
-        if lexicon.spellings is not None:  # spelt in other classes (e.g. phonemes): the words come from the graph
+        if by_word:  # spelt in other classes (e.g. phonemes), or a bigram LM: the words come from the graph
             return decoder.decode_text(logits, logit_lengths)
         ids, _ = decoder.decode(logits, logit_lengths)
     elif method == "greedy":

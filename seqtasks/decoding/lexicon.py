@@ -26,8 +26,17 @@ A lexicon may spell its words in other output classes than their letters: with `
 word's phonemes, `seqtasks.tokenizers.phonemes`) the graph is built over the spellings, and `decode_text` outputs
 the word that ends at each word end of the best path (of words spelt alike, the one with the highest count).
 
-`Lexicon.read` reads word lists (`word` or `word<TAB>count` per line); `python -m seqtasks.decoding.lexicon build`
-counts the words of large text files (with the sentences of a test set left out) into such a list.
+With bigram counts (`Lexicon.bigrams`), `decode_text` scores each word by `log P(word | previous word)` instead:
+absolute discounting (`BIGRAM_DISCOUNT`) interpolated with the unigram, `P(w | h) = (c(h, w) - D) / c(h) +
+alpha(h) P(w)` for counted pairs and `alpha(h) P(w)` otherwise, where `c(h)` is the unigram count of `h` (the
+number of sentences for the sentence start) and `alpha(h)` the mass the counted pairs leave. The tree already adds
+`log P(w)`, so a word end adds the difference. One tree serves every history: each state carries the previous word
+of the best path into it (the Viterbi approximation of word-conditioned search), so the graph stays the size of
+the unigram one and each frame adds one sorted-table lookup per word end.
+
+`Lexicon.read` reads word lists (`word` or `word<TAB>count` per line, plus `<s> count` and `word word count` lines
+for bigrams); `python -m seqtasks.decoding.lexicon build` counts the words (and with `--bigrams` the word pairs)
+of large text files, with the sentences of a test set left out, into such a list.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ from seqtasks.losses.ctc import PAD_LABEL
 
 _NEG = -1e30  # "impossible" in log space: finite, so sums never turn into NaN
 _DENSE_MOVES = 3  # incoming moves of every state but the separator (stay, from the parent's character / blank)
+SENTENCE_START = "<s>"
+BIGRAM_DISCOUNT = 0.7  # absolute discount of every counted word pair (Ney et al. 1994's usual 0.5-1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,9 @@ class Lexicon:
         word_bonus: Added to the path score per word (balances the LM's cost of each extra word).
         spellings: How each word is spelt in the model's output classes (e.g. its pronunciation as phoneme code
             characters; words may share one), or `None`: by its own characters.
+        bigrams: Word pair counts `(previous, word, count)` as indices into `words` (previous -1: the sentence
+            start), or `None` (a unigram LM). Needs `counts` and `sentences`.
+        sentences: How many sentences the counts come from (the count of the sentence start as a history).
     """
 
     words: tuple[str, ...]
@@ -70,6 +84,8 @@ class Lexicon:
     lm_weight: float = 1.0
     word_bonus: float = 0.0
     spellings: tuple[str, ...] | None = None
+    bigrams: tuple[tuple[int, int, float], ...] | None = None
+    sentences: float = 0.0
 
     def __post_init__(self) -> None:
         words = tuple(self.words)
@@ -89,6 +105,15 @@ class Lexicon:
                 raise ValueError("Received an invalid value for argument `spellings`, expected one non-empty "
                                  "spelling without spaces per word.")
             object.__setattr__(self, "spellings", spellings)
+        if self.bigrams is not None:
+            bigrams = tuple((int(h), int(w), float(c)) for h, w, c in self.bigrams)
+            if self.counts is None or not (self.sentences > 0) or any(
+                    not (-1 <= h < len(words) and 0 <= w < len(words) and c > 0 and math.isfinite(c))
+                    for h, w, c in bigrams):
+                raise ValueError("Received an invalid value for argument `bigrams`, expected positive counts of "
+                                 "(previous, word) indices into the words (-1: sentence start), with word counts "
+                                 "and a positive number of sentences.")
+            object.__setattr__(self, "bigrams", bigrams)
         for name in ("lm_weight", "word_bonus"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -98,7 +123,9 @@ class Lexicon:
     def read(cls, path: str | os.PathLike, lm_weight: float = 1.0, word_bonus: float = 0.0) -> Lexicon:
         """Reads a word list: one `word` per line, or `word<TAB or space>count` on every line (a unigram LM).
 
-        Repeated words are merged (their counts added); blank lines and lines starting with `#` are skipped.
+        A counted list may add a bigram LM: a `<s> count` line (the number of sentences) and `previous word count`
+        lines (word pairs; `previous` may be `<s>`, both must be words of the list). Repeated words and pairs are
+        merged (their counts added); blank lines and lines starting with `#` are skipped.
 
         Raises:
             DataError: naming the file and line, for a missing file, an empty list, a line with more than two
@@ -109,38 +136,100 @@ class Lexicon:
             raise DataError(f"lexicon file {path} does not exist. Fix: give a word list (one word, or word and count, "
                             "per line), e.g. from `python -m seqtasks.decoding.lexicon build`")
         counts: dict[str, float] = {}
+        pairs: dict[tuple[str, str], tuple[float, int]] = {}
+        sentences = 0.0
         with_counts: bool | None = None
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             fields = line.split()
             if not fields or fields[0].startswith("#"):
                 continue
-            if len(fields) > 2 or (with_counts is not None and with_counts != (len(fields) == 2)):
+            if len(fields) == 3 and with_counts is not False:
+                with_counts = True
+            elif len(fields) > 2 or (with_counts is not None and with_counts != (len(fields) == 2)):
                 raise DataError(f"lexicon file {path}, line {number}: expected `word` or `word count` on every line "
-                                f"(the same on all lines), got {line.strip()!r}")
-            with_counts = len(fields) == 2
+                                f"(the same on all lines; `previous word count` for word pairs), got {line.strip()!r}")
+            with_counts = len(fields) >= 2
             count = 1.0
             if with_counts:
                 try:
-                    count = float(fields[1])
+                    count = float(fields[-1])
                 except ValueError:
                     count = float("nan")
                 if not math.isfinite(count) or count <= 0:
-                    raise DataError(f"lexicon file {path}, line {number}: the count {fields[1]!r} is not a positive number")
-            counts[fields[0]] = counts.get(fields[0], 0.0) + count
+                    raise DataError(f"lexicon file {path}, line {number}: the count {fields[-1]!r} is not a positive number")
+            if len(fields) == 3:
+                previous = pairs.get((fields[0], fields[1]), (0.0, number))
+                pairs[(fields[0], fields[1])] = (previous[0] + count, previous[1])
+            elif fields[0] == SENTENCE_START:
+                sentences += count
+            else:
+                counts[fields[0]] = counts.get(fields[0], 0.0) + count
         if not counts:
             raise DataError(f"lexicon file {path} holds no words. Fix: one word (or word and count) per line")
-        return cls(tuple(counts), tuple(counts.values()) if with_counts else None, lm_weight, word_bonus)
+        bigrams = None
+        if pairs:
+            if sentences <= 0:
+                raise DataError(f"lexicon file {path} has word pairs but no `{SENTENCE_START} count` line (the number "
+                                "of sentences). Fix: rebuild it with `python -m seqtasks.decoding.lexicon build --bigrams`")
+            index = {w: i for i, w in enumerate(counts)}
+            index[SENTENCE_START] = -1
+            bigrams = []
+            for (first, second), (count, number) in pairs.items():
+                if first not in index or second not in index or second == SENTENCE_START:
+                    raise DataError(f"lexicon file {path}, line {number}: the pair {first!r} {second!r} has a word "
+                                    "that is not in the list. Fix: list both words (with their counts)")
+                bigrams.append((index[first], index[second], count))
+        return cls(tuple(counts), tuple(counts.values()) if with_counts else None, lm_weight, word_bonus,
+                   bigrams=None if bigrams is None else tuple(bigrams), sentences=sentences)
 
     @property
     def spelled(self) -> tuple[str, ...]:
         """What the decoder matches for each word: its spelling, or the word itself."""
         return self.spellings if self.spellings is not None else self.words
 
-    def to_dict(self) -> dict:
-        """JSON-ready form (export settings); `Lexicon(**d)` reads it back."""
-        return {"words": list(self.words), "counts": None if self.counts is None else list(self.counts),
-                "lm_weight": self.lm_weight, "word_bonus": self.word_bonus,
-                "spellings": None if self.spellings is None else list(self.spellings)}
+    def bigram_tables(self) -> BigramTables | None:
+        """The bigram corrections the decoder adds at word ends (`bigram_tables`), or None without bigrams."""
+        if self.bigrams is None:
+            return None
+        return bigram_tables(self.counts, self.bigrams, self.sentences)
+
+
+@dataclass(frozen=True)
+class BigramTables:
+    """`log P(w | h) - log P(w)` of the counted pairs, by sorted key `(h + 1) * num_words + w`, and the backoff
+    `log alpha(h)` of every history (index `h + 1`; 0: the sentence start) for the pairs not counted."""
+
+    keys: np.ndarray
+    corrections: np.ndarray
+    backoff: np.ndarray
+
+
+def bigram_tables(counts: Sequence[float], bigrams: Sequence[tuple[int, int, float]], sentences: float,
+                  discount: float = BIGRAM_DISCOUNT) -> BigramTables:
+    """Absolute-discounting bigram LM interpolated with the unigram `counts` (see the module docstring).
+
+    A history's count is its unigram count (the sentence start's: `sentences`), or the sum of its pairs' counts
+    where that is larger (a list cut from other text); the backoff mass is never below `discount * pairs / count`.
+    """
+    counts = np.asarray(counts, np.float64)
+    num_words = counts.size
+    unigram = counts / counts.sum()
+    pairs = np.asarray([(h, w) for h, w, _ in bigrams], np.int64).reshape(-1, 2)
+    pair_counts = np.asarray([c for _, _, c in bigrams], np.float64)
+    history_total = np.concatenate([[float(sentences)], counts])
+    history_total = np.maximum(history_total, np.bincount(pairs[:, 0] + 1, pair_counts, num_words + 1))
+    kept = np.maximum(pair_counts - discount, 0.0) / history_total[pairs[:, 0] + 1]
+    left = 1.0 - np.bincount(pairs[:, 0] + 1, kept, num_words + 1)
+    floor = discount * np.bincount(pairs[:, 0] + 1, minlength=num_words + 1) / history_total
+    alpha = np.maximum(left, np.maximum(floor, 1e-12))
+    probability = kept + alpha[pairs[:, 0] + 1] * unigram[pairs[:, 1]]
+    keys = (pairs[:, 0] + 1) * num_words + pairs[:, 1]
+    order = np.argsort(keys, kind="stable")
+    return BigramTables(
+        keys=keys[order].astype(np.int64),
+        corrections=(np.log(probability) - np.log(unigram[pairs[:, 1]]))[order].astype(np.float32),
+        backoff=np.log(alpha).astype(np.float32),
+    )
 
 
 @dataclass(frozen=True)
@@ -155,9 +244,9 @@ class LexiconGraph:
         start: float32 `(states,)` score of starting in each state (`_NEG` where impossible).
         final: float32 `(states,)` score of ending in each state (`_NEG` where impossible).
         writes: bool `(states,)` whether entering the state writes its label.
-        word_ends: int32 `(states,)` the word (index into the words) a path outputs when it leaves the state for
-            the separator or ends there: of the words spelt alike, the one with the highest count (the first on
-            ties); -1 for states that end no word.
+        move_words: int32 `(moves,)` the word a move into the separator ends, -1 for every other move. With
+            `homophones`, one move per word and end state (each weighted by its own count); else one per end
+            state, for the most counted of the words spelt alike (the first on ties).
     """
 
     state_labels: np.ndarray
@@ -167,7 +256,7 @@ class LexiconGraph:
     start: np.ndarray
     final: np.ndarray
     writes: np.ndarray
-    word_ends: np.ndarray
+    move_words: np.ndarray
 
     @property
     def num_states(self) -> int:
@@ -181,6 +270,7 @@ def lexicon_graph(
     counts: Sequence[float] | None = None,
     lm_weight: float = 1.0,
     word_bonus: float = 0.0,
+    homophones: bool = False,
 ) -> LexiconGraph:
     """Builds the prefix-tree decoding graph of `words` (label ids); see the module docstring.
 
@@ -191,6 +281,8 @@ def lexicon_graph(
         counts: Unigram counts, one per word (repeated words add up), or `None` (no LM score).
         lm_weight: Weight of `log P(word)`.
         word_bonus: Score added per word.
+        homophones: Words with the same labels are different words (a lexicon spelt in phonemes): each ends
+            by its own move with its own count. False: they are one word, their counts added.
     """
     words = [tuple(int(i) for i in w) for w in words]
     if not words or any(len(w) == 0 for w in words):
@@ -204,6 +296,7 @@ def lexicon_graph(
     labels, parents = [-1], [-1]
     word_count: list[float] = [0.0]
     node_word: dict[int, int] = {}
+    node_words: dict[int, list[int]] = {}
     for k, word in enumerate(words):
         node = 0
         for c in word:
@@ -221,6 +314,7 @@ def lexicon_graph(
         best = node_word.get(node)
         if best is None or (counts is not None and count > float(counts[best])):
             node_word[node] = k
+        node_words.setdefault(node, []).append(k)
     is_word = np.array(word_count) > 0
     if counts is None:  # no LM: every move costs nothing but the word bonus
         log_mass = np.zeros(len(labels))
@@ -232,6 +326,7 @@ def lexicon_graph(
         log_mass = np.log(mass / mass[0])
         with np.errstate(divide="ignore"):
             log_end = np.log(np.array(word_count) / mass[0])
+    mass_total = float(sum(word_count))
     weight = float(lm_weight) if counts is not None else 0.0
 
     def char_state(node: int) -> int:
@@ -242,6 +337,7 @@ def lexicon_graph(
 
     num_states = 2 * len(labels)  # node 0's two slots are the blank before a word (0) and the separator (1)
     moves: list[tuple[int, int, float]] = [(0, 0, 0.0), (1, 1, 0.0), (1, 0, 0.0)]
+    ends: list[int] = [-1, -1, -1]  # the word each move ends (-1: none)
     start = np.full(num_states, _NEG, np.float32)
     final = np.full(num_states, _NEG, np.float32)
     start[0] = 0.0
@@ -258,18 +354,23 @@ def lexicon_graph(
                 moves.append((char_state(parent), char_state(node), enter))
         moves += [(char_state(node), char_state(node), 0.0), (char_state(node), blank_state(node), 0.0),
                   (blank_state(node), blank_state(node), 0.0)]
+        ends += [-1] * (len(moves) - len(ends))
         if is_word[node]:
             end = weight * (log_end[node] - log_mass[node])
-            moves += [(char_state(node), 1, end), (blank_state(node), 1, end)]
             final[char_state(node)] = final[blank_state(node)] = end
+            # Homophones: one move per word spelt here, each scoring its own count; else one move for the
+            # spelling, scoring the words' summed count (repeated words add up).
+            for k in node_words[node] if homophones else [node_word[node]]:
+                own = end
+                if homophones and len(node_words[node]) > 1 and counts is not None:
+                    own = weight * (math.log(float(counts[k]) / mass_total) - log_mass[node])
+                moves += [(char_state(node), 1, own), (blank_state(node), 1, own)]
+                ends += [k, k]
     sources, targets, weights = (np.array(x) for x in zip(*moves, strict=True))
     order = np.argsort(targets, kind="stable")
     state_labels = np.full(num_states, blank, np.int32)
     state_labels[1] = separator
     state_labels[2::2] = labels[1:]
-    word_ends = np.full(num_states, -1, np.int32)
-    for node, k in node_word.items():
-        word_ends[char_state(node)] = word_ends[blank_state(node)] = k
     return LexiconGraph(
         state_labels=state_labels,
         sources=sources[order].astype(np.int32),
@@ -278,7 +379,7 @@ def lexicon_graph(
         start=start,
         final=final,
         writes=state_labels != blank,
-        word_ends=word_ends,
+        move_words=np.asarray(ends, np.int32)[order],
     )
 
 
@@ -293,7 +394,11 @@ class LexiconCTCDecoder:
         lm_weight: Weight of `log P(word)` (with counts).
         word_bonus: Score added per word.
         outputs: The text `decode_text` writes for each word of `lexicon` (e.g. the words whose pronunciations
-            `lexicon` holds); `None`: `decode_text` is not available (`decode` writes the labels).
+            `lexicon` holds; words with the same labels are then different words); `None`: `decode_text` is not
+            available (`decode` writes the labels).
+        bigrams: Word pair counts `(previous, word, count)` (indices into `lexicon`, previous -1: the sentence
+            start) for `decode_text`'s bigram LM (with `counts` and `sentences`), or `None`.
+        sentences: The number of sentences the counts come from.
 
     Example:
 
@@ -313,11 +418,19 @@ class LexiconCTCDecoder:
         lm_weight: float = 1.0,
         word_bonus: float = 0.0,
         outputs: Sequence[str] | None = None,
+        bigrams: Sequence[tuple[int, int, float]] | None = None,
+        sentences: float = 0.0,
     ):
-        self.graph = lexicon_graph(lexicon, separator, blank, counts, lm_weight, word_bonus)
+        self.graph = lexicon_graph(lexicon, separator, blank, counts, lm_weight, word_bonus,
+                                   homophones=outputs is not None)
         if outputs is not None and len(outputs) != len(lexicon):
             raise ValueError(f"Received {len(outputs)} outputs for {len(lexicon)} words; expected one per word.")
         self.outputs = None if outputs is None else [str(o) for o in outputs]
+        if bigrams is not None and (counts is None or outputs is None):
+            raise ValueError("Received `bigrams` without `counts` and `outputs`; a bigram LM scores words by text.")
+        self.bigrams = None if bigrams is None else bigram_tables(counts, bigrams, sentences)
+        self.lm_weight = float(lm_weight)
+        self.num_words = len(lexicon)
         self.separator, self.blank = int(separator), int(blank)
         self.num_states = self.graph.num_states
         # Almost every state has at most 3 incoming moves: those are kept as a dense (states, 3) table (a
@@ -338,6 +451,14 @@ class LexiconCTCDecoder:
         self._wide_sources = g.sources[~narrow]
         self._wide_weights = g.weights[~narrow]
         self._wide_segments = np.searchsorted(self._wide_states, g.targets[~narrow]).astype(np.int32)
+        # decode_text: the separator's incoming moves on their own (each word end, and the stay), whatever
+        # their number; the dense table without them.
+        into = g.targets == 1
+        self._sep_sources, self._sep_weights = g.sources[into], g.weights[into]
+        self._sep_words = g.move_words[into]
+        self._text_sources = self._in_sources.copy()
+        self._text_weights = self._in_weights.copy()
+        self._text_sources[1] = self.num_states
 
     def _best_path(self, log_probs: tf.Tensor, length: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The best path's state per frame (int32 `(length,)`) of one utterance (`log_probs`: `(frames, classes)`)
@@ -390,14 +511,6 @@ class LexiconCTCDecoder:
         ids = tf.boolean_mask(tf.gather(tf.constant(g.state_labels), path), keep)
         return tf.pad(ids, [[0, tf.shape(log_probs)[0] - tf.size(ids)]], constant_values=PAD_LABEL)
 
-    def _words_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
-        """The words (indices into the lexicon) of one utterance's best path, in order."""
-        path, reachable = self._best_path(log_probs, length)
-        ends = tf.gather(tf.constant(self.graph.word_ends), path)
-        # A word ends where the path moves on to the separator, or at the last frame.
-        following = tf.concat([path[1:], [1]], axis=0)
-        return tf.boolean_mask(ends, (ends >= 0) & tf.equal(following, 1) & reachable)
-
     def decode(self, logits: tf.Tensor, logit_lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Decodes a batch, one utterance after the other (the back-pointers of a large lexicon are
         `frames x states` integers per utterance).
@@ -418,6 +531,74 @@ class LexiconCTCDecoder:
         )
         counts = tf.reduce_sum(tf.cast(ids != PAD_LABEL, tf.int32), axis=1)
         return ids[:, : tf.reduce_max(tf.concat([counts, [0]], 0))], counts
+
+    def _corrections(self, hist: tf.Tensor) -> tf.Tensor:
+        """The bigram LM's `lm_weight * (log P(w | h) - log P(w))` of every move into the separator, `h` the
+        previous word carried by the move's source state (0 for the stay and without bigrams)."""
+        if self.bigrams is None:
+            return tf.zeros([self._sep_sources.size], tf.float32)
+        b = self.bigrams
+        keys = tf.constant(b.keys)
+        h = tf.gather(hist, tf.constant(self._sep_sources))
+        words = tf.constant(self._sep_words)
+        query = (tf.cast(h, tf.int64) + 1) * self.num_words + tf.cast(tf.maximum(words, 0), tf.int64)
+        position = tf.minimum(tf.searchsorted(keys, query), tf.size(keys, out_type=tf.int32) - 1)
+        hit = tf.equal(tf.gather(keys, position), query)
+        value = tf.where(hit, tf.gather(tf.constant(b.corrections), position), tf.gather(tf.constant(b.backoff), h + 1))
+        return tf.where(words >= 0, self.lm_weight * value, 0.0)
+
+    def _words_one(self, log_probs: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+        """The words (indices into the lexicon) of one utterance's best path, in order, each state carrying the
+        previous word of the best path into it for the bigram LM."""
+        g = self.graph
+        in_sources, in_weights = tf.constant(self._text_sources), tf.constant(self._text_weights)
+        sep_sources, sep_weights = tf.constant(self._sep_sources), tf.constant(self._sep_weights)
+        sep_words = tf.constant(self._sep_words)
+        separator = tf.constant([[1]])
+        emit = tf.gather(log_probs[:length], tf.constant(g.state_labels), axis=1)
+        emit = tf.pad(emit, [[0, 1], [0, 0]])
+        impossible = tf.constant([_NEG], tf.float32)
+        nobody = tf.constant([-1], tf.int32)
+
+        def into_separator(delta, hist):
+            scores = tf.gather(delta, sep_sources) + sep_weights + self._corrections(hist)
+            move = tf.argmax(scores, output_type=tf.int32)
+            return scores[move], move
+
+        def step(t, delta, hist, pointers, ended):
+            scores = tf.gather(tf.concat([delta, impossible], 0), in_sources) + in_weights
+            best = tf.reduce_max(scores, axis=1)
+            previous = tf.gather(in_sources, tf.argmax(scores, axis=1, output_type=tf.int32), batch_dims=1)
+            carried = tf.gather(tf.concat([hist, nobody], 0), previous)
+            score, move = into_separator(delta, hist)
+            word = sep_words[move]
+            best = tf.tensor_scatter_nd_update(best, separator, [score])
+            previous = tf.tensor_scatter_nd_update(previous, separator, [sep_sources[move]])
+            carried = tf.tensor_scatter_nd_update(carried, separator, [tf.where(word >= 0, word, hist[1])])
+            return t + 1, best + emit[t], carried, pointers.write(t - 1, previous), ended.write(t - 1, word)
+
+        delta = emit[0] + g.start
+        hist = tf.fill([self.num_states], -1)
+        size = tf.maximum(length - 1, 0)
+        pointers = tf.TensorArray(tf.int32, size=size, element_shape=[self.num_states])
+        ended = tf.TensorArray(tf.int32, size=size, element_shape=[])
+        _, delta, hist, pointers, ended = tf.while_loop(
+            lambda t, *_: t < length, step, (tf.constant(1), delta, hist, pointers, ended))
+        # The utterance ends with a word: a last move into the separator, without its frame (not the stay).
+        delta = tf.tensor_scatter_nd_update(delta, separator, impossible)
+        score, move = into_separator(delta, hist)
+        reachable = (score > _NEG / 2) & (length > 0)
+
+        def back(t, state, words):
+            previous = pointers.read(t - 1)[state]
+            entered = tf.equal(state, 1) & tf.not_equal(previous, 1)
+            words = tf.cond(entered, lambda: words.write(words.size(), ended.read(t - 1)), lambda: words)
+            return t - 1, previous, words
+
+        words = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[]).write(0, sep_words[move])
+        _, _, words = tf.while_loop(lambda t, *_: t > 0, back, (length - 1, sep_sources[move], words))
+        found = tf.reverse(words.stack(), [0])
+        return found[: tf.where(reachable, tf.size(found), 0)]
 
     def decode_text(self, logits: tf.Tensor, logit_lengths: tf.Tensor) -> tf.Tensor:
         """The best paths as text: the `outputs` of their words joined by single spaces (tf.string `(batch,)`).

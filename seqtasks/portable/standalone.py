@@ -548,14 +548,21 @@ class CTCLexiconDecoder:
     `counts`: the numpy twin of the SavedModel's in-graph lexicon decoder (a prefix tree of the words:
     per prefix a character state and a blank after it, plus the blank before a word and the
     separator; Viterbi over the sparse moves, ties to the lowest move and state as in the graph).
-    Calling it gives the best path's labels; `words` gives the indices of the words that end on it
-    (of words spelt alike, the most counted, the first on ties), for lexicons spelt in phonemes."""
+    Calling it gives the best path's labels; `words` gives the indices of the words on it: with
+    `homophones` (a lexicon spelt in phonemes) words spelt alike are different words, each scored by
+    its own count, and with `bigrams` (`(previous, word, count)`, previous -1: the sentence start) each
+    word end adds the bigram LM's `lm_weight * (log P(w | h) - log P(w))` (absolute discounting,
+    `BIGRAM_DISCOUNT`), `h` the previous word of the best path into the state."""
+
+    BIGRAM_DISCOUNT = 0.7
 
     def __init__(self, words: list[list[int]], separator: int, blank: int,
-                 counts: list[float] | None = None, lm_weight: float = 1.0, word_bonus: float = 0.0):
+                 counts: list[float] | None = None, lm_weight: float = 1.0, word_bonus: float = 0.0,
+                 homophones: bool = False, bigrams: list | None = None, sentences: float = 0.0):
         children: list[dict[int, int]] = [{}]
         labels, parents, word_count = [-1], [-1], [0.0]
         node_word: dict[int, int] = {}
+        node_words: dict[int, list[int]] = {}
         for k, word in enumerate(words):
             node = 0
             for c in word:
@@ -573,6 +580,7 @@ class CTCLexiconDecoder:
             best = node_word.get(node)
             if best is None or (counts is not None and count > float(counts[best])):
                 node_word[node] = k
+            node_words.setdefault(node, []).append(k)
         is_word = np.array(word_count) > 0
         if counts is None:
             log_mass = np.zeros(len(labels))
@@ -584,9 +592,11 @@ class CTCLexiconDecoder:
             log_mass = np.log(mass / mass[0])
             with np.errstate(divide="ignore"):
                 log_end = np.log(np.array(word_count) / mass[0])
+        mass_total = float(sum(word_count))
         weight = float(lm_weight) if counts is not None else 0.0
         states = 2 * len(labels)  # 0: blank before a word, 1: separator, 2n / 2n+1: prefix n, blank
         moves: list[tuple[int, int, float]] = [(0, 0, 0.0), (1, 1, 0.0), (1, 0, 0.0)]
+        ends: list[int] = [-1, -1, -1]
         self.start = np.full(states, _CTC_NEG, np.float32)
         self.final = np.full(states, _CTC_NEG, np.float32)
         self.start[0] = 0.0
@@ -603,22 +613,52 @@ class CTCLexiconDecoder:
                     moves.append((2 * parent, 2 * node, enter))
             moves += [(2 * node, 2 * node, 0.0), (2 * node, 2 * node + 1, 0.0),
                       (2 * node + 1, 2 * node + 1, 0.0)]
+            ends += [-1] * (len(moves) - len(ends))
             if is_word[node]:
                 end = weight * (log_end[node] - log_mass[node])
-                moves += [(2 * node, 1, end), (2 * node + 1, 1, end)]
                 self.final[2 * node] = self.final[2 * node + 1] = end
+                for k in node_words[node] if homophones else [node_word[node]]:
+                    own = end
+                    if homophones and len(node_words[node]) > 1 and counts is not None:
+                        own = weight * (math.log(float(counts[k]) / mass_total) - log_mass[node])
+                    moves += [(2 * node, 1, own), (2 * node + 1, 1, own)]
+                    ends += [k, k]
         sources, targets, weights = (np.array(x) for x in zip(*moves, strict=True))
         order = np.argsort(targets, kind="stable")
         self.sources = sources[order].astype(np.int64)
         self.weights = weights[order].astype(np.float32)
+        self.move_words = np.asarray(ends, np.int64)[order]
         self.offsets = np.searchsorted(targets[order], np.arange(states + 1))
         self.labels = np.full(states, blank, np.int64)
         self.labels[1] = separator
         self.labels[2::2] = labels[1:]
         self.writes = self.labels != blank
-        self.word_ends = np.full(states, -1, np.int64)
-        for node, k in node_word.items():
-            self.word_ends[2 * node] = self.word_ends[2 * node + 1] = k
+        self.lm_weight = float(lm_weight)
+        self.num_words = len(words)
+        self.bigrams = None
+        if bigrams:
+            self.bigrams = self._bigram_tables(counts, bigrams, sentences)
+
+    def _bigram_tables(self, counts, bigrams, sentences):
+        """Sorted keys `(h + 1) * words + w` of the counted pairs, their `log P(w|h) - log P(w)`,
+        and `log alpha(h)` per history (as seqtasks.decoding.lexicon.bigram_tables)."""
+        counts = np.asarray(counts, np.float64)
+        size = counts.size
+        unigram = counts / counts.sum()
+        pairs = np.asarray([(h, w) for h, w, _ in bigrams], np.int64).reshape(-1, 2)
+        pair_counts = np.asarray([c for _, _, c in bigrams], np.float64)
+        rows = pairs[:, 0] + 1
+        history = np.maximum(np.concatenate([[float(sentences)], counts]),
+                             np.bincount(rows, pair_counts, size + 1))
+        kept = np.maximum(pair_counts - self.BIGRAM_DISCOUNT, 0.0) / history[rows]
+        left = 1.0 - np.bincount(rows, kept, size + 1)
+        floor = self.BIGRAM_DISCOUNT * np.bincount(rows, minlength=size + 1) / history
+        alpha = np.maximum(left, np.maximum(floor, 1e-12))
+        probability = kept + alpha[rows] * unigram[pairs[:, 1]]
+        keys = rows * size + pairs[:, 1]
+        order = np.argsort(keys, kind="stable")
+        corrections = (np.log(probability) - np.log(unigram[pairs[:, 1]]))[order]
+        return keys[order], corrections.astype(np.float32), np.log(alpha).astype(np.float32)
 
     def _path(self, logits: np.ndarray) -> np.ndarray | None:
         """The best path's state per frame, or None when no path spells words."""
@@ -646,13 +686,59 @@ class CTCLexiconDecoder:
         changed = np.concatenate([[True], path[1:] != path[:-1]])
         return [int(c) for c in self.labels[path[changed & self.writes[path]]]]
 
+    def _into_separator(self, delta: np.ndarray, hist: np.ndarray) -> tuple[float, int]:
+        a, b = self.offsets[1], self.offsets[2]
+        sources, words = self.sources[a:b], self.move_words[a:b]
+        scores = delta[sources] + self.weights[a:b]
+        if self.bigrams is not None:
+            keys, corrections, backoff = self.bigrams
+            h = hist[sources]
+            query = (h + 1) * self.num_words + np.maximum(words, 0)
+            position = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+            value = np.where(keys[position] == query, corrections[position], backoff[h + 1])
+            scores = scores + np.where(words >= 0, np.float32(self.lm_weight) * value, np.float32(0.0))
+        move = int(scores.argmax())
+        return float(scores[move]), a + move
+
     def words(self, logits: np.ndarray) -> list[int]:
-        path = self._path(logits)
-        if path is None:
+        """The words of the best path (indices into `words`), each state carrying the previous word
+        of the best path into it for the bigram LM (as the graph's `decode_text`)."""
+        if len(logits) == 0:
             return []
-        ends = self.word_ends[path]
-        following = np.append(path[1:], 1)  # a word ends before the separator or at the last frame
-        return [int(k) for k in ends[(ends >= 0) & (following == 1)]]
+        emit = log_softmax(np.asarray(logits, np.float32))[:, self.labels]
+        states = self.labels.size
+        rows = self.offsets[1:] - self.offsets[:-1]
+        delta = emit[0] + self.start
+        hist = np.full(states, -1, np.int64)
+        pointers, ended = [], []
+        for t in range(1, len(emit)):
+            scores = delta[self.sources] + self.weights
+            scores[self.offsets[1]:self.offsets[2]] = _CTC_NEG  # the separator is scored below
+            best = np.maximum.reduceat(scores, self.offsets[:-1])
+            # The first best move of each state (ties to the lowest move, as the graph).
+            hits = scores >= np.repeat(best, rows)
+            first = np.minimum.reduceat(np.where(hits, np.arange(scores.size), scores.size), self.offsets[:-1])
+            previous = self.sources[first]
+            carried = hist[previous]
+            score, move = self._into_separator(delta, hist)
+            word = int(self.move_words[move])
+            best[1], previous[1] = score, self.sources[move]
+            carried[1] = word if word >= 0 else hist[1]
+            pointers.append(previous)
+            ended.append(word)
+            delta, hist = (best + emit[t]).astype(np.float32), carried
+        delta = delta.copy()
+        delta[1] = _CTC_NEG
+        score, move = self._into_separator(delta, hist)
+        if score <= _CTC_NEG / 2:
+            return []
+        out, state = [int(self.move_words[move])], int(self.sources[move])
+        for t in range(len(emit) - 1, 0, -1):
+            previous = int(pointers[t - 1][state])
+            if state == 1 and previous != 1:
+                out.append(ended[t - 1])
+            state = previous
+        return out[::-1]
 
 
 def _sample_rate(value: Any) -> int:

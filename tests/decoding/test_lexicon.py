@@ -143,9 +143,16 @@ def test_word_list_reader(tmp_path):
     counted.write_text("the\t120\ncat 3\nthe\t5\n", encoding="utf-8")
     lexicon = Lexicon.read(counted, lm_weight=0.5, word_bonus=1.0)
     assert lexicon.words == ("the", "cat") and lexicon.counts == (125.0, 3.0)
-    assert Lexicon(**lexicon.to_dict()) == lexicon
-    for text, message in (("a\nb 2\n", "line 2"), ("a 2 3\n", "line 1"), ("a -1\n", "positive"),
-                          ("a x\n", "positive"), ("\n# nothing\n", "no words")):
+    assert (lexicon.lm_weight, lexicon.word_bonus, lexicon.bigrams) == (0.5, 1.0, None)
+    # Word pairs: a bigram LM over the counted words (`<s>`: the sentence start and the number of sentences).
+    paired = tmp_path / "pairs.tsv"
+    paired.write_text("<s>\t10\nthe\t120\ncat\t3\n<s> the\t7\nthe cat\t2\nthe cat\t1\n", encoding="utf-8")
+    lexicon = Lexicon.read(paired)
+    assert lexicon.words == ("the", "cat") and lexicon.sentences == 10.0
+    assert lexicon.bigrams == ((-1, 0, 7.0), (0, 1, 3.0))
+    for text, message in (("a\nb 2\n", "line 2"), ("a 2\nb 1\na b 3\n", "<s>"), ("a -1\n", "positive"),
+                          ("a x\n", "positive"), ("\n# nothing\n", "no words"), ("a\na b 3\n", "line 2"),
+                          ("<s> 4\na 2\na b 3\n", "line 3"), ("a 1 2 3\n", "line 1")):
         bad = tmp_path / "bad.txt"
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(DataError, match=message):
@@ -183,43 +190,143 @@ def test_build_counts_words_leaves_test_sentences_out_and_never_overwrites(tmp_p
     assert "phoneme model" in capsys.readouterr().err
 
 
+def best_words(log_probs: np.ndarray, spellings, word_scores, max_words: int = 3, pair_scores=None) -> list[int]:
+    """The best word sequence (indices) by enumeration; `word_scores[k]` per use of word k, and
+    `pair_scores(previous, k)` (previous -1 at the start) when given."""
+    best, best_score = [], -np.inf
+    for n in range(1, max_words + 1):
+        for chosen in itertools.product(range(len(spellings)), repeat=n):
+            labels = list(spellings[chosen[0]])
+            for k in chosen[1:]:
+                labels += [SEP, *spellings[k]]
+            score = best_alignment_score(log_probs, labels) + sum(word_scores[k] for k in chosen)
+            if pair_scores is not None:
+                score += sum(pair_scores(h, k) for h, k in zip((-1, *chosen[:-1]), chosen, strict=True))
+            if score > best_score + 1e-6:
+                best, best_score = list(chosen), score
+    return best
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_words_spelt_by_pronunciation_come_back_as_words(seed):
-    # A lexicon spelt in other classes (phonemes): homophones share a spelling, whose LM mass is the sum of their
-    # counts; the text is the most counted word of each spelling on the best path (as the exhaustive reference).
+    # A lexicon spelt in other classes (phonemes): homophones share a spelling and each is scored by its own
+    # count, so the text is the exhaustive reference's best word sequence (the graph and the runner twin).
     from seqtasks.portable.standalone import CTCLexiconDecoder
 
     spellings = [[1, 2], [1, 2], [1, 2, 4], [2, 3, 3], [4], [4]]
     words = ["to", "two", "tooth", "cheese", "eye", "i"]
     rng = np.random.default_rng(200 + seed)
-    counts = rng.integers(1, 50, len(words)).astype(float)
+    counts = rng.permutation(np.arange(1, 7) * 7.0)
     lm_weight, word_bonus = 0.7, 0.3
-    distinct = [[1, 2], [1, 2, 4], [2, 3, 3], [4]]
-    mass = [sum(c for s, c in zip(spellings, counts, strict=True) if s == d) for d in distinct]
-    word_scores = lm_weight * np.log(np.array(mass) / counts.sum()) + word_bonus
-    text_of = {}
-    for d in distinct:
-        group = [k for k, s in enumerate(spellings) if s == d]
-        text_of[tuple(d)] = words[max(group, key=lambda k: (counts[k], -k))]
+    word_scores = lm_weight * np.log(counts / counts.sum()) + word_bonus
     frames = 6
     logits = rng.normal(0, 2.0, (2, frames, K)).astype(np.float32)
     lengths = np.array([frames, 4], np.int32)
     decoder = LexiconCTCDecoder(spellings, SEP, BLANK, counts=counts, lm_weight=lm_weight, word_bonus=word_bonus,
                                 outputs=words)
     texts = decoder.decode_text(tf.constant(logits), tf.constant(lengths)).numpy()
-    twin = CTCLexiconDecoder(spellings, SEP, BLANK, counts=list(counts), lm_weight=lm_weight, word_bonus=word_bonus)
+    twin = CTCLexiconDecoder(spellings, SEP, BLANK, counts=list(counts), lm_weight=lm_weight, word_bonus=word_bonus,
+                             homophones=True)
     log_probs = tf.nn.log_softmax(logits).numpy()
     for b in range(2):
-        labels, _ = reference(log_probs[b, : lengths[b]], 3, distinct, word_scores)
-        pieces, current = [], []
-        for label in [*labels, SEP]:
-            if label == SEP:
-                pieces.append(text_of[tuple(current)])
-                current = []
+        expected = " ".join(words[k] for k in best_words(log_probs[b, : lengths[b]], spellings, word_scores))
+        assert texts[b].decode() == expected
+        assert " ".join(words[k] for k in twin.words(logits[b, : lengths[b]])) == expected
+
+
+def test_bigram_tables_are_normalised_interpolated_absolute_discounting():
+    from seqtasks.decoding.lexicon import BIGRAM_DISCOUNT, bigram_tables
+
+    counts = [50.0, 30.0, 20.0]
+    pairs = [(-1, 0, 6.0), (-1, 2, 3.0), (0, 1, 20.0), (0, 0, 1.0), (2, 2, 4.0)]
+    tables = bigram_tables(counts, pairs, sentences=10.0)
+    unigram = np.array(counts) / 100.0
+    history = {-1: 10.0, 0: 50.0, 1: 30.0, 2: 20.0}
+    for h in (-1, 0, 1, 2):
+        listed = {w: c for hh, w, c in pairs if hh == h}
+        alpha = 1.0 - sum((c - BIGRAM_DISCOUNT) / history[h] for c in listed.values())
+        total = 0.0
+        for w in range(3):
+            key = (h + 1) * 3 + w
+            where = np.flatnonzero(tables.keys == key)
+            if w in listed:
+                p = (listed[w] - BIGRAM_DISCOUNT) / history[h] + alpha * unigram[w]
+                assert where.size == 1 and tables.corrections[where[0]] == pytest.approx(np.log(p / unigram[w]), abs=1e-5)
             else:
-                current.append(label)
-        assert texts[b].decode() == " ".join(pieces)
-        assert " ".join(words[k] for k in twin.words(logits[b, : lengths[b]])) == " ".join(pieces)
+                p = alpha * unigram[w]
+                assert where.size == 0 and tables.backoff[h + 1] == pytest.approx(np.log(alpha), abs=1e-6)
+            total += p
+        assert total == pytest.approx(1.0)
+
+
+def test_a_bigram_chooses_between_words_that_sound_alike_by_the_word_before():
+    # "i went two" / "to": the same audio, the previous word decides (a unigram would always take "to").
+    from seqtasks.portable.standalone import CTCLexiconDecoder
+
+    spellings = [[1], [2], [3, 4], [3, 4]]
+    words = ["i", "we", "to", "two"]
+    counts = [10.0, 10.0, 50.0, 5.0]
+    pairs = [(-1, 0, 5.0), (-1, 1, 5.0), (0, 3, 9.0), (1, 2, 9.0)]
+    decoder = LexiconCTCDecoder(spellings, SEP, BLANK, counts=counts, lm_weight=1.0, outputs=words,
+                                bigrams=pairs, sentences=10.0)
+    twin = CTCLexiconDecoder(spellings, SEP, BLANK, counts=counts, lm_weight=1.0, homophones=True,
+                             bigrams=pairs, sentences=10.0)
+    for first, want in ((1, "i two"), (2, "we to")):
+        frames = [first, BLANK, SEP, 3, 4, BLANK]
+        logits = np.eye(K, dtype=np.float32)[frames] * 8.0
+        assert decoder.decode_text(tf.constant(logits[None]), tf.constant([6])).numpy()[0].decode() == want
+        assert " ".join(words[k] for k in twin.words(logits)) == want
+    unigram = LexiconCTCDecoder(spellings, SEP, BLANK, counts=counts, lm_weight=1.0, outputs=words)
+    logits = np.eye(K, dtype=np.float32)[[1, BLANK, SEP, 3, 4, BLANK]] * 8.0
+    assert unigram.decode_text(tf.constant(logits[None]), tf.constant([6])).numpy()[0].decode() == "i to"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bigram_decoding_matches_the_runner_twin_and_finds_good_paths(seed):
+    # The shared-tree search is an approximation (each state keeps the best path's previous word), so its words
+    # are compared with the runner's numpy twin exactly, and with the exhaustive optimum: never better (a check
+    # of the scores), and equal on most rows.
+    from seqtasks.decoding.lexicon import bigram_tables
+    from seqtasks.portable.standalone import CTCLexiconDecoder
+
+    rng = np.random.default_rng(300 + seed)
+    spellings = [[1, 2], [2, 3, 3], [4], [1, 1], [3]]
+    words = ["ab", "bcc", "d", "aa", "c"]
+    counts = rng.integers(1, 40, len(words)).astype(float)
+    pairs = [(h, w, float(rng.integers(1, 9))) for h in range(-1, 5) for w in range(5) if rng.random() < 0.4]
+    tables = bigram_tables(counts, pairs, 30.0)
+    lm_weight, word_bonus = 0.8, 0.4
+    word_scores = lm_weight * np.log(counts / counts.sum()) + word_bonus
+
+    def pair_scores(h, w):
+        where = np.flatnonzero(tables.keys == (h + 1) * len(words) + w)
+        return lm_weight * float(tables.corrections[where[0]] if where.size else tables.backoff[h + 1])
+
+    decoder = LexiconCTCDecoder(spellings, SEP, BLANK, counts=counts, lm_weight=lm_weight, word_bonus=word_bonus,
+                                outputs=words, bigrams=pairs, sentences=30.0)
+    twin = CTCLexiconDecoder(spellings, SEP, BLANK, counts=list(counts), lm_weight=lm_weight, word_bonus=word_bonus,
+                             homophones=True, bigrams=pairs, sentences=30.0)
+    logits = rng.normal(0, 2.0, (3, 7, K)).astype(np.float32)
+    lengths = np.array([7, 6, 4], np.int32)
+    texts = decoder.decode_text(tf.constant(logits), tf.constant(lengths)).numpy()
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    index = {w: k for k, w in enumerate(words)}
+
+    def total(b, chosen):
+        labels = list(spellings[chosen[0]])
+        for k in chosen[1:]:
+            labels += [SEP, *spellings[k]]
+        return (best_alignment_score(log_probs[b, : lengths[b]], labels) + sum(word_scores[k] for k in chosen)
+                + sum(pair_scores(h, k) for h, k in zip((-1, *chosen[:-1]), chosen, strict=True)))
+
+    optimal = 0
+    for b in range(3):
+        got = texts[b].decode()
+        assert got == " ".join(words[k] for k in twin.words(logits[b, : lengths[b]]))
+        optimum = best_words(log_probs[b, : lengths[b]], spellings, word_scores, 4, pair_scores)
+        assert total(b, [index[w] for w in got.split()]) <= total(b, optimum) + 1e-4
+        optimal += got == " ".join(words[k] for k in optimum)
+    assert optimal >= 2  # an approximation, but one that mostly finds the optimum
 
 
 def test_word_output_needs_outputs_and_spellings_are_checked():
