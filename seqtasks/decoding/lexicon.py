@@ -625,15 +625,21 @@ def count_words(
     alphabet: str,
     skip_header: bool = False,
     exclude: Sequence[str] = (),
+    pairs: Counter | None = None,
 ) -> Counter:
     """Word counts of text files, normalised as the character LM's training text (`seqtasks.decoding.char_lm`):
     sentences with characters outside `alphabet` are dropped, and every sentence containing one of `exclude`
-    (e.g. the transcripts a recognizer is tested on) is left out."""
+    (e.g. the transcripts a recognizer is tested on) is left out. With `pairs`, the word pairs are counted into it
+    too (`(SENTENCE_START, first word)` for each sentence) and the sentences under `SENTENCE_START` in the result."""
     from seqtasks.decoding.char_lm import lm_sentences, read_texts
 
     counts: Counter = Counter()
     for sentence in lm_sentences(read_texts(texts, skip_header=skip_header), alphabet, exclude=exclude):
-        counts.update(sentence.split())
+        words = sentence.split()
+        counts.update(words)
+        if pairs is not None and words:
+            counts[SENTENCE_START] += 1
+            pairs.update(zip([SENTENCE_START, *words[:-1]], words, strict=True))
     return counts
 
 
@@ -659,14 +665,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "be counted (your test transcripts)")
     build.add_argument("--top", type=int, default=20000, help="keep the most frequent N words (0 = all)")
     build.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
+    build.add_argument("--bigrams", action="store_true", help="also count word pairs (a bigram LM: `<s> count` "
+                       "and `previous word count` lines)")
+    build.add_argument("--min-pair-count", type=int, default=2, help="keep word pairs seen at least this often "
+                       "(rarer pairs fall back to the unigram)")
     build.add_argument("--out", required=True, help="the word list to write (must not exist)")
     args = parser.parse_args(argv)
     try:
         out = Path(args.out)
         if out.exists():
             raise DataError(f"{out} exists; lexicon build never overwrites a file. Fix: choose another --out")
-        if args.top < 0 or args.min_count < 1:
-            raise DataError("--top must be >= 0 and --min-count >= 1")
+        if args.top < 0 or args.min_count < 1 or args.min_pair_count < 1:
+            raise DataError("--top must be >= 0, --min-count and --min-pair-count >= 1")
         from seqtasks.decoding.char_lm import DEFAULT_ALPHABET, _check_alphabet, read_texts
 
         if args.alphabet_from:
@@ -677,19 +687,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as error:
                 raise DataError(f"--alphabet: {error}") from None
         exclude = list(read_texts(args.exclude)) if args.exclude else []
-        counts = count_words(args.text, alphabet, args.skip_header, exclude)
+        pairs: Counter | None = Counter() if args.bigrams else None
+        counts = count_words(args.text, alphabet, args.skip_header, exclude, pairs)
+        sentences = counts.pop(SENTENCE_START, 0)
         kept = [(w, c) for w, c in counts.most_common(args.top or None) if c >= args.min_count]
         if not kept:
             raise DataError(f"no word of {args.text} uses only the characters {alphabet!r}")
+        lines = [f"{w}\t{c}\n" for w, c in kept]
+        if pairs is not None:
+            listed = {w for w, _ in kept} | {SENTENCE_START}
+            kept_pairs = sorted(((a, b), c) for (a, b), c in pairs.items()
+                                if c >= args.min_pair_count and a in listed and b in listed)
+            lines = [f"{SENTENCE_START}\t{sentences}\n", *lines, *(f"{a} {b}\t{c}\n" for (a, b), c in kept_pairs)]
         partial = out.with_name(out.name + ".partial")
         try:
-            partial.write_text("".join(f"{w}\t{c}\n" for w, c in kept), encoding="utf-8")
+            partial.write_text("".join(lines), encoding="utf-8")
             partial.replace(out)
         finally:  # a failed write leaves neither the list nor a half-written file
             partial.unlink(missing_ok=True)
         total = sum(counts.values())
         covered = sum(c for _, c in kept)
-        print(f"{out}: {len(kept)} words of {len(counts)} ({covered / total:.1%} of {total} running words)")
+        print(f"{out}: {len(kept)} words of {len(counts)} ({covered / total:.1%} of {total} running words)"
+              + (f", {len(kept_pairs)} word pairs" if pairs is not None else ""))
     except (SeqtasksError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -700,4 +719,5 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["Lexicon", "LexiconCTCDecoder", "LexiconGraph", "count_words", "lexicon_graph"]
+__all__ = ["BIGRAM_DISCOUNT", "SENTENCE_START", "BigramTables", "Lexicon", "LexiconCTCDecoder", "LexiconGraph",
+           "bigram_tables", "count_words", "lexicon_graph"]

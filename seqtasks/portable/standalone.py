@@ -816,16 +816,20 @@ class CTCRecognizerPipeline(Pipeline):
         self.beam_width = int(self.settings["beam_width"])
         self.batch_size = _positive_int("batch_size", batch_size)
         self._lexicon = None
-        # Phoneme models spell each word by its pronunciation (settings.lexicon_spellings) and output the word.
-        self._spelt = bool(self.settings.get("lexicon_spellings"))
+        # Phoneme models spell each word by its pronunciation (settings.lexicon_spellings); they and
+        # lexicons with a bigram LM (settings.lexicon_bigrams) output the words of the best path.
+        spellings = self.settings.get("lexicon_spellings")
+        bigrams = self.settings.get("lexicon_bigrams")
+        self._by_word = bool(spellings or bigrams)
         if self.settings.get("lexicon"):
             index = {c: i for i, c in enumerate(self.alphabet)}
-            spelled = self.settings["lexicon_spellings"] if self._spelt else self.settings["lexicon"]
-            words = [[index[c] for c in word] for word in spelled]
+            words = [[index[c] for c in word] for word in (spellings or self.settings["lexicon"])]
             self._lexicon = CTCLexiconDecoder(
                 words, index[" "], self.blank, counts=self.settings.get("lexicon_counts"),
                 lm_weight=float(self.settings.get("lexicon_lm_weight") or 0.0),
-                word_bonus=float(self.settings.get("lexicon_word_bonus") or 0.0))
+                word_bonus=float(self.settings.get("lexicon_word_bonus") or 0.0),
+                homophones=self._by_word, bigrams=[tuple(b) for b in bigrams] if bigrams else None,
+                sentences=float(self.settings.get("lexicon_sentences") or 0.0))
 
     def _method(self, decoder: str | None) -> str:
         method = self.decoder if decoder is None else decoder
@@ -889,7 +893,7 @@ class CTCRecognizerPipeline(Pipeline):
             ids = ctc_greedy(logits, self.blank)
         elif method == "beam":
             ids = ctc_prefix_beam(logits, self.blank, self.beam_width)
-        elif self._spelt:
+        elif self._by_word:
             return " ".join(self.settings["lexicon"][k] for k in self._lexicon.words(logits))
         else:
             ids = self._lexicon(logits)

@@ -184,6 +184,17 @@ def test_build_counts_words_leaves_test_sentences_out_and_never_overwrites(tmp_p
                                                 "cafe", "au", "lait"}
     assert main(["build", "--text", str(text), "--alphabet", "", "--out", str(tmp_path / "none.tsv")]) == 1
     assert "--alphabet" in capsys.readouterr().err and not (tmp_path / "none.tsv").exists()
+    # --bigrams: the sentence count and the word pairs (both words listed, seen --min-pair-count times).
+    pairs = tmp_path / "pairs.tsv"
+    assert main(["build", "--text", str(text), "--bigrams", "--min-pair-count", "1", "--out", str(pairs)]) == 0
+    lexicon = Lexicon.read(pairs)
+    index = {w: i for i, w in enumerate(lexicon.words)}
+    assert lexicon.sentences == 4.0  # "the cat sat", "the dog sat", "a secret ...", "cafe au lait"
+    got = {(h, w): c for h, w, c in lexicon.bigrams}
+    assert got[(-1, index["the"])] == 2.0 and got[(index["the"], index["cat"])] == 1.0
+    assert got[(index["cat"], index["sat"])] == 1.0 and (index["sat"], index["the"]) not in got
+    assert main(["build", "--text", str(text), "--bigrams", "--out", str(tmp_path / "pairs2.tsv")]) == 0
+    assert Lexicon.read(tmp_path / "pairs2.tsv").bigrams == ((-1, index["the"], 2.0),)  # seen twice or more
     phonemes = tmp_path / "phonemes.json"
     phonemes.write_text('{"characters": " ka", "phonemes": ["k", "a"], "voice": "en-gb", "pronunciations": {}}')
     assert main(["build", "--text", str(text), "--alphabet-from", str(phonemes), "--out", str(tmp_path / "p.tsv")]) == 1

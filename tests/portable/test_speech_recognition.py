@@ -388,3 +388,12 @@ def test_the_runner_outputs_the_words_of_a_lexicon_spelt_in_phonemes():
         want = ctc_decode(logits, tf.constant([frames]), list(alphabet), method="lexicon", lexicon=lexicon)
         got = pipeline.decode(logits[0, :frames])
         assert got == want[0].numpy().decode() and set(got.split()) <= {"the", "cat", "a"}
+    # With a bigram LM (settings.lexicon_bigrams): homophones are told apart by the previous word, as in the graph.
+    paired = Lexicon(lexicon.words, lexicon.counts, 0.5, 0.2, lexicon.spellings,
+                     bigrams=((-1, 2, 4.0), (2, 1, 3.0), (3, 0, 5.0)), sentences=9.0)
+    session.description["settings"].update(lexicon_bigrams=[list(b) for b in paired.bigrams], lexicon_sentences=9.0)
+    pipeline = standalone.CTCRecognizerPipeline(session)
+    for frames in (0, 2, 9, 30):
+        logits = (rng.standard_normal((1, 30, blank + 1)) * 3.0).astype(np.float32)
+        want = ctc_decode(logits, tf.constant([frames]), list(alphabet), method="lexicon", lexicon=paired)
+        assert pipeline.decode(logits[0, :frames]) == want[0].numpy().decode()

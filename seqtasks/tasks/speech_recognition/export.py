@@ -53,6 +53,9 @@ def lexicon_settings(lexicon: Lexicon | None) -> dict[str, Any]:
         # Phoneme models: each word's pronunciation in the alphabet's code characters (the graph is built over
         # these; the words are what it outputs).
         "lexicon_spellings": list(lexicon.spellings) if lexicon and lexicon.spellings is not None else None,
+        # A bigram LM over the words: [previous, word, count] (indices into lexicon, -1: the sentence start).
+        "lexicon_bigrams": [list(b) for b in lexicon.bigrams] if lexicon and lexicon.bigrams is not None else None,
+        "lexicon_sentences": lexicon.sentences if lexicon and lexicon.bigrams is not None else None,
     }
 
 

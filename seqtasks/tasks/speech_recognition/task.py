@@ -386,9 +386,13 @@ class SpeechRecognitionTask(Task):
         if len(kept) < len(spellings):
             print(f"lexicon: left out {len(spellings) - len(kept)} of {len(spellings)} words without a pronunciation "
                   "in the model's phonemes", file=sys.stderr, flush=True)
+        position = {k: i for i, k in enumerate(kept)}
+        position[-1] = -1  # the sentence start
+        bigrams = None if lexicon.bigrams is None else tuple(
+            (position[h], position[w], c) for h, w, c in lexicon.bigrams if h in position and w in position)
         return Lexicon(
             tuple(lexicon.words[k] for k in kept), None if lexicon.counts is None else tuple(lexicon.counts[k] for k in kept),
-            lexicon.lm_weight, lexicon.word_bonus, tuple(spellings[k] for k in kept),
+            lexicon.lm_weight, lexicon.word_bonus, tuple(spellings[k] for k in kept), bigrams, lexicon.sentences,
         )
 
     def _decoder(self, model: keras.Model) -> Callable[[tf.Tensor, tf.Tensor], list[str]]:

@@ -75,7 +75,7 @@ def test_train_writes_run_and_evaluates(trained):
                     "blank_index": len(info["alphabet"]), "decoder": "lexicon", "beam_width": 2,
                     "lexicon": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
                     "lexicon_counts": None, "lexicon_lm_weight": 0.5, "lexicon_word_bonus": 0.0,
-                    "lexicon_spellings": None}
+                    "lexicon_spellings": None, "lexicon_bigrams": None, "lexicon_sentences": None}
     assert outcome.fit.monitor == "val_cer"
 
 
@@ -229,6 +229,18 @@ def test_a_counted_word_list_decodes_in_evaluate_predict_and_the_export(trained,
     assert info["lexicon_counts"] == [500.0, 3.0, 2.0, 1.0]
     assert (info["lexicon_lm_weight"], info["lexicon_word_bonus"]) == (1.0, 0.5)
     audio, rate = soundfile.read(wav, dtype="float32")
+    model = tf.saved_model.load(str(target))
+    exported = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant(rate))["transcript"]
+    assert exported.numpy().decode() == predicted
+    # With word pairs (a bigram LM): predict and the SavedModel decode alike, and the export records the pairs.
+    paired = tmp_path / "pairs.tsv"
+    paired.write_text("<s>\t20\ntwo\t500\nfive\t3\nnine\t2\nfour\t1\n<s> five\t15\nfive nine\t4\n", encoding="utf-8")
+    sets = [f"eval.lexicon={paired}", "eval.lexicon_lm_weight=1.0"]
+    predicted = commands.predict(outcome.run.root, [str(wav)], overrides=sets, out=io.StringIO())[0]
+    assert predicted and set(predicted.split()) <= {"two", "five", "nine", "four"}
+    target = commands.export(outcome.run.root, "speech_recognition", export_dir=tmp_path / "export-pairs", overrides=sets)
+    info = json.loads((target / "assets" / "speech_model.json").read_text())
+    assert info["lexicon_bigrams"] == [[-1, 1, 15.0], [1, 2, 4.0]] and info["lexicon_sentences"] == 20.0
     model = tf.saved_model.load(str(target))
     exported = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant(rate))["transcript"]
     assert exported.numpy().decode() == predicted
