@@ -354,7 +354,7 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # Speech, synthetic sentences (espeak-ng): how many, and the limits of each rate (words/min) and pitch.
     "synthetic_sentences": _MIN_0, "synthetic_rates": (80, 450, True, True), "synthetic_pitches": (0, 99, True, True),
     # Speech, lexicon decoding: weight of the word counts' log-probability.
-    "lexicon_lm_weight": _MIN_0,
+    "lexicon_lm_weight": _MIN_0, "lexicon_top": _MIN_0, "lexicon_min_pair_count": _MIN_1,
     # Speech, vocal tract length perturbation: largest relative stretch of the mel axis.
     "frequency_warp": (0, 0.5, True, False),
 }

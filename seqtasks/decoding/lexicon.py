@@ -643,6 +643,51 @@ def count_words(
     return counts
 
 
+def build_word_list(
+    texts: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    alphabet: str,
+    top: int = 20000,
+    min_count: int = 1,
+    bigrams: bool = False,
+    min_pair_count: int = 2,
+    skip_header: bool = False,
+    exclude: Sequence[str] = (),
+) -> str:
+    """Counts the words (and with `bigrams` the word pairs) of `texts` into the word list `out` (`Lexicon.read`'s
+    format), written atomically; returns a one-line summary.
+
+    Raises:
+        DataError: `out` exists (never overwritten), or no word of the texts uses only `alphabet`.
+    """
+    out = Path(out)
+    if out.exists():
+        raise DataError(f"{out} exists; lexicon build never overwrites a file. Fix: choose another --out")
+    pairs: Counter | None = Counter() if bigrams else None
+    counts = count_words(texts, alphabet, skip_header, exclude, pairs)
+    sentences = counts.pop(SENTENCE_START, 0)
+    kept = [(w, c) for w, c in counts.most_common(top or None) if c >= min_count]
+    if not kept:
+        raise DataError(f"no word of {[str(t) for t in texts]} uses only the characters {alphabet!r}")
+    lines = [f"{w}\t{c}\n" for w, c in kept]
+    kept_pairs: list = []
+    if pairs is not None:
+        listed = {w for w, _ in kept} | {SENTENCE_START}
+        kept_pairs = sorted(((a, b), c) for (a, b), c in pairs.items()
+                            if c >= min_pair_count and a in listed and b in listed)
+        lines = [f"{SENTENCE_START}\t{sentences}\n", *lines, *(f"{a} {b}\t{c}\n" for (a, b), c in kept_pairs)]
+    partial = out.with_name(out.name + ".partial")
+    try:
+        partial.write_text("".join(lines), encoding="utf-8")
+        partial.replace(out)
+    finally:  # a failed write leaves neither the list nor a half-written file
+        partial.unlink(missing_ok=True)
+    total = sum(counts.values())
+    covered = sum(c for _, c in kept)
+    return (f"{out}: {len(kept)} words of {len(counts)} ({covered / total:.1%} of {total} running words)"
+            + (f", {len(kept_pairs)} word pairs" if pairs is not None else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from seqtasks.decoding.char_lm import alphabet_from
     from seqtasks.errors import SeqtasksError
@@ -673,8 +718,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = Path(args.out)
-        if out.exists():
-            raise DataError(f"{out} exists; lexicon build never overwrites a file. Fix: choose another --out")
         if args.top < 0 or args.min_count < 1 or args.min_pair_count < 1:
             raise DataError("--top must be >= 0, --min-count and --min-pair-count >= 1")
         from seqtasks.decoding.char_lm import DEFAULT_ALPHABET, _check_alphabet, read_texts
@@ -687,28 +730,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError as error:
                 raise DataError(f"--alphabet: {error}") from None
         exclude = list(read_texts(args.exclude)) if args.exclude else []
-        pairs: Counter | None = Counter() if args.bigrams else None
-        counts = count_words(args.text, alphabet, args.skip_header, exclude, pairs)
-        sentences = counts.pop(SENTENCE_START, 0)
-        kept = [(w, c) for w, c in counts.most_common(args.top or None) if c >= args.min_count]
-        if not kept:
-            raise DataError(f"no word of {args.text} uses only the characters {alphabet!r}")
-        lines = [f"{w}\t{c}\n" for w, c in kept]
-        if pairs is not None:
-            listed = {w for w, _ in kept} | {SENTENCE_START}
-            kept_pairs = sorted(((a, b), c) for (a, b), c in pairs.items()
-                                if c >= args.min_pair_count and a in listed and b in listed)
-            lines = [f"{SENTENCE_START}\t{sentences}\n", *lines, *(f"{a} {b}\t{c}\n" for (a, b), c in kept_pairs)]
-        partial = out.with_name(out.name + ".partial")
-        try:
-            partial.write_text("".join(lines), encoding="utf-8")
-            partial.replace(out)
-        finally:  # a failed write leaves neither the list nor a half-written file
-            partial.unlink(missing_ok=True)
-        total = sum(counts.values())
-        covered = sum(c for _, c in kept)
-        print(f"{out}: {len(kept)} words of {len(counts)} ({covered / total:.1%} of {total} running words)"
-              + (f", {len(kept_pairs)} word pairs" if pairs is not None else ""))
+        print(build_word_list(args.text, out, alphabet, top=args.top, min_count=args.min_count,
+                              bigrams=args.bigrams, min_pair_count=args.min_pair_count,
+                              skip_header=args.skip_header, exclude=exclude))
     except (SeqtasksError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -720,4 +744,4 @@ if __name__ == "__main__":
 
 
 __all__ = ["BIGRAM_DISCOUNT", "SENTENCE_START", "BigramTables", "Lexicon", "LexiconCTCDecoder", "LexiconGraph",
-           "bigram_tables", "count_words", "lexicon_graph"]
+           "bigram_tables", "build_word_list", "count_words", "lexicon_graph"]

@@ -226,10 +226,20 @@ class SpeechRecognitionEvalConfig(EvalConfig):
     # words, one per line, optionally with a count after each (`word<TAB>count`: a unigram LM; `python -m
     # seqtasks.decoding.lexicon build` writes one from text files). With a lexicon, decoding is the best CTC path
     # through those words (`seqtasks.decoding.lexicon`: a prefix tree, tens of thousands of words are fine).
+    # "build": the run builds its own list when it trains, from `lexicon_text` (RUN/assets/lexicon.tsv), leaving
+    # out every sentence that contains a validation or test transcript.
     lexicon: str = "auto"
-    # With counts in the lexicon file: weight of log P(word) and a bonus per word in the path score.
+    # With counts in the lexicon file: weight of log P(word) (or of log P(word | previous word) with word pairs)
+    # and a bonus per word in the path score.
     lexicon_lm_weight: float = 0.5
     lexicon_word_bonus: float = 0.0
+    # lexicon=build: text files to count (.tsv: the first column, .csv: the transcript column, each after a header
+    # line; a relative path that does not exist is looked up under data.data_dir), the most frequent words kept,
+    # and word pairs seen at least lexicon_min_pair_count times (a bigram LM; lexicon_bigrams=false: words only).
+    lexicon_text: list[str] = field(default_factory=list)
+    lexicon_top: int = 20000
+    lexicon_bigrams: bool = True
+    lexicon_min_pair_count: int = 2
     # Beams kept by the beam search decoder.
     beam_width: int = 8
     # Character n-gram LM (`python -m seqtasks.decoding.char_lm build ...`) fused into the beam search of

@@ -74,6 +74,8 @@ if TYPE_CHECKING:
 _VALIDATION_SEED, _TEST_SEED = 1_000_003, 2_000_003
 # Stream of the per-epoch speed factors, apart from the batch order's.
 _SPEED_SEED = 3_000_017
+# The word list a run builds for itself (eval.lexicon=build), in its assets folder.
+LEXICON_ASSET = "lexicon.tsv"
 # Threads decoding the files of a batch (the decoders release the GIL); a progress line every this many files.
 _READ_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _PROGRESS_EVERY = 2000
@@ -112,7 +114,7 @@ class SpeechRecognitionTask(Task):
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
         self._evaluation_only = False  # prepare_evaluation_data: no synthetic speech, no training scan
-        self._check_phoneme_decoding()  # before any training, not after it
+        self._check_decoding()  # before any training, not after it
 
     # ------------------------------------------------------------------------------------------- data
 
@@ -167,6 +169,8 @@ class SpeechRecognitionTask(Task):
         self.ready_preprocessor(texts, source)
         if isinstance(self.alphabet, PhonemeAlphabet) and held_out:
             self.preprocessor.alphabet = self.alphabet.with_words(w for text in held_out for w in text.split())
+        if self._lexicon_name() == "build" and not self._evaluation_only:
+            self._build_lexicon(held_out)
         d = self.config.data
         if self._mode == "digits":
             seed = self.config.train.seed
@@ -337,6 +341,11 @@ class SpeechRecognitionTask(Task):
         value = self._lexicon_name()
         if not value:
             return None
+        if value == "build":
+            value = str(self.run.assets / LEXICON_ASSET)
+            if not Path(value).is_file():
+                raise ConfigError(f"eval.lexicon=build: the run has no word list yet ({value}); it is built when "
+                                  "the run trains. Fix: train the run, or give a word list file in eval.lexicon")
         if value == "digits":
             lexicon = Lexicon(tuple(DIGIT_WORDS), None, e.lexicon_lm_weight, e.lexicon_word_bonus)
         else:
@@ -362,8 +371,21 @@ class SpeechRecognitionTask(Task):
             value = "digits" if not d.path and d.dataset in DATASETS and not e.lm_path else ""
         return value
 
-    def _check_phoneme_decoding(self) -> None:
-        """A phoneme model outputs words only through a lexicon (and a character LM has no phonemes)."""
+    def _check_decoding(self) -> None:
+        """The lexicon settings, before anything runs: a word list that exists (or text to build one from); a
+        phoneme model outputs words only through a lexicon (and a character LM has no phonemes)."""
+        e = self.config.eval
+        value = self._lexicon_name()
+        if value == "build":
+            if not e.lexicon_text:
+                raise ConfigError("eval.lexicon=build counts the words of eval.lexicon_text, which is empty; give "
+                                  "text files (e.g. --set 'eval.lexicon_text=[corpus.txt]')")
+            if not (self.run.assets / LEXICON_ASSET).is_file():
+                self._lexicon_texts()  # they will be read: each must exist
+        elif value not in ("", "digits") and not Path(value).expanduser().is_file():
+            raise ConfigError(f"eval.lexicon: the word list {value} does not exist. Fix: build one (`python -m "
+                              "seqtasks.decoding.lexicon build`), set eval.lexicon=build with eval.lexicon_text, or "
+                              "set eval.lexicon=''")
         if self.config.data.targets != "phonemes":
             return
         if self.config.eval.lm_path:
@@ -374,6 +396,38 @@ class SpeechRecognitionTask(Task):
                 "data.targets=phonemes outputs words through a word list, and eval.lexicon gives none; set "
                 "eval.lexicon to a file of words (`python -m seqtasks.decoding.lexicon build`) or to digits"
             )
+
+    def _lexicon_texts(self) -> list[Path]:
+        """`eval.lexicon_text`, each as given or else under `data.data_dir`; a missing one is a ConfigError."""
+        found = []
+        for name in self.config.eval.lexicon_text:
+            path = Path(name).expanduser()
+            if not path.is_file() and self.config.data.data_dir and not path.is_absolute():
+                path = Path(self.config.data.data_dir).expanduser() / name
+            if not path.is_file():
+                raise ConfigError(f"eval.lexicon_text: {name} does not exist (nor under data.data_dir "
+                                  f"{self.config.data.data_dir!r}); fix the path or pass --data-dir")
+            found.append(path)
+        return found
+
+    def _build_lexicon(self, held_out: Sequence[str]) -> None:
+        """Builds `RUN/assets/lexicon.tsv` from `eval.lexicon_text` (once: a resumed or re-run training keeps it),
+        without the sentences that contain a validation or test transcript."""
+        from seqtasks.decoding.char_lm import DEFAULT_ALPHABET
+        from seqtasks.decoding.lexicon import build_word_list
+
+        path = self.run.assets / LEXICON_ASSET
+        if path.is_file() or not self.is_writer:
+            return
+        texts = self._lexicon_texts()
+        e = self.config.eval
+        # A phoneme model's words are spelt by pronunciation: count words of plain letters.
+        letters = DEFAULT_ALPHABET if isinstance(self.alphabet, PhonemeAlphabet) else "".join(self.alphabet.characters)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        summary = build_word_list(texts, path, letters, top=e.lexicon_top, bigrams=e.lexicon_bigrams,
+                                  min_pair_count=e.lexicon_min_pair_count, skip_header=True, exclude=held_out)
+        print(f"lexicon (eval.lexicon=build): {summary}; {len(held_out)} validation/test transcripts left out",
+              file=sys.stderr, flush=True)
 
     def _pronounced(self, lexicon: Lexicon, name: str) -> Lexicon:
         """`lexicon` spelt by its words' pronunciations in the model's phonemes (words without one left out)."""

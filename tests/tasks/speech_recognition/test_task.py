@@ -306,3 +306,46 @@ def test_phoneme_targets_without_a_word_list_are_refused_before_training(tmp_pat
     with pytest.raises(ConfigError, match="data.alphabet"):
         commands.train("speech_recognition", tmp_path / "run", overrides=TINY + [
             f"data.path={manifest}", "data.targets=phonemes", "data.alphabet=abc "])
+
+
+def test_a_run_builds_its_word_list_without_its_held_out_sentences(trained, tmp_path):
+    _, data_dir = trained
+    recordings = sorted((data_dir / "fsdd" / "recordings").glob("*_george_*.wav"))[:10]
+    phrases = ["a no", "no go", "go on", "so on", "on a", "a go", "no no", "go so", "so a", "on so"]
+    # Marker words of the model's letters, one per sentence, none ending in a letter a phrase starts with.
+    markers = ["sags", "nags", "gags", "snags", "songs", "gongs", "snogs", "sangs", "goons", "nogs"]
+    manifest = tmp_path / "data.csv"
+    manifest.write_text("path,transcript\n" + "".join(f"{p},{t}\n" for p, t in zip(recordings, phrases, strict=True)),
+                        encoding="utf-8")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"{m} {t}.\n" for m, t in zip(markers, phrases, strict=True)), encoding="utf-8")
+    sets = [f"data.path={manifest}", "data.validation_fraction=0.2", "data.test_fraction=0.2", "eval.lexicon=build",
+            f"eval.lexicon_text=[{corpus.name}]", "eval.lexicon_min_pair_count=1", "eval.lexicon_lm_weight=1.0"]
+    outcome = commands.train("speech_recognition", tmp_path / "run", overrides=TINY + sets, data_dir=str(tmp_path))
+    built = outcome.run.assets / "lexicon.tsv"
+    from seqtasks.decoding.lexicon import Lexicon
+
+    lexicon = Lexicon.read(built)
+    task, _ = commands.load_trained(outcome.run.root)
+    task.prepare_evaluation_data()
+    held_out = {u.transcript for u in task._validation.utterances} | {u.transcript for u in task._test_utterances}
+    assert len(held_out) == 4
+    for marker, phrase in zip(markers, phrases, strict=True):  # a sentence with a held-out transcript is left out
+        assert (marker in lexicon.words) == (not any(h in f"{marker} {phrase}" for h in held_out)), (marker, phrase)
+    assert lexicon.bigrams and lexicon.sentences == sum(m in lexicon.words for m in markers)
+    info = json.loads((outcome.export_dir / "assets" / "speech_model.json").read_text())
+    assert info["lexicon"] == list(lexicon.words) and info["lexicon_bigrams"]
+    before = built.read_bytes()
+    commands.evaluate(outcome.run.root, out=io.StringIO())
+    assert built.read_bytes() == before
+
+
+def test_lexicon_settings_are_checked_before_anything_runs(tmp_path):
+    from seqtasks.errors import ConfigError
+
+    for sets, named in ((["eval.lexicon=build"], "eval.lexicon_text"),
+                        ([f"eval.lexicon={tmp_path / 'missing.tsv'}"], "missing.tsv"),
+                        (["eval.lexicon=build", "eval.lexicon_text=[nowhere.txt]"], "nowhere.txt")):
+        with pytest.raises(ConfigError, match=named):
+            commands.train("speech_recognition", tmp_path / "run", overrides=TINY + sets, data_dir=str(tmp_path))
+        assert not (tmp_path / "run").exists()
