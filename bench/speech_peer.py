@@ -141,8 +141,11 @@ def _exported(run: Path, export_dir: str | None, task, items: list[Item]) -> Sys
     spec = json.loads(spec_file.read_text(encoding="utf-8")) if spec_file.is_file() else {}
     kind = spec.get("decoder", "?")
     words = f"{len(spec.get('lexicon') or [])} words"
+    if spec.get("lexicon_spellings"):
+        words += " spelt in phonemes"
     if spec.get("lexicon_counts"):
-        words += f", unigram weight {spec.get('lexicon_lm_weight'):g}, bonus {spec.get('lexicon_word_bonus'):g}"
+        lm = "bigram" if spec.get("lexicon_bigrams") else "unigram"
+        words += f", {lm} weight {spec.get('lexicon_lm_weight'):g}, bonus {spec.get('lexicon_word_bonus'):g}"
     decoder = {"lexicon": f"lexicon ({words})",
                "beam": f"beam {spec.get('beam_width')}"}.get(kind, kind)
 
