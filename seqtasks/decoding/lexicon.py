@@ -187,12 +187,6 @@ class Lexicon:
         """What the decoder matches for each word: its spelling, or the word itself."""
         return self.spellings if self.spellings is not None else self.words
 
-    def bigram_tables(self) -> BigramTables | None:
-        """The bigram corrections the decoder adds at word ends (`bigram_tables`), or None without bigrams."""
-        if self.bigrams is None:
-            return None
-        return bigram_tables(self.counts, self.bigrams, self.sentences)
-
 
 @dataclass(frozen=True)
 class BigramTables:
