@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         out = network(tf.constant(waveform[None]), tf.constant([waveform.size]))
         logits.append(out["logits"][0, : int(out["logit_lengths"][0])].numpy())
         references.append(source.transcript(i))
+    if not logits:
+        print(f"error: no validation utterance of {args.run} could be read", file=sys.stderr)
+        return 1
     lengths = np.array([x.shape[0] for x in logits], np.int32)
     batch = np.zeros((len(logits), int(lengths.max()), logits[0].shape[1]), np.float32)
     for row, x in enumerate(logits):

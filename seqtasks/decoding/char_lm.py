@@ -184,14 +184,17 @@ def _normalised(
 
 
 def _without(block: list[str], patterns: list[str], stats: TextStats) -> Iterator[str]:
-    """The sentences of `block` that contain none of `patterns` (searched in one joined string per block)."""
+    """The sentences of `block` that contain none of `patterns` as whole words (searched in one joined string per
+    block: "one" excludes "one day", not "someone")."""
     joined = "\n".join(block)
     starts = list(itertools.accumulate((len(s) + 1 for s in block[:-1]), initial=0))
     hit: set[int] = set()
     for pattern in patterns:
         i = joined.find(pattern)
         while i >= 0:
-            hit.add(bisect.bisect_right(starts, i) - 1)
+            end = i + len(pattern)
+            if (i == 0 or joined[i - 1] in " \n") and (end == len(joined) or joined[end] in " \n"):
+                hit.add(bisect.bisect_right(starts, i) - 1)
             i = joined.find(pattern, i + 1)
     for i, sentence in enumerate(block):
         if i in hit:

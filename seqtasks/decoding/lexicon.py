@@ -23,8 +23,9 @@ prefix's mass; along a whole word these sum to `log P(word)`, so the word's scor
 leads to rare words is penalised as soon as it is entered.
 
 A lexicon may spell its words in other output classes than their letters: with `Lexicon.spellings` (e.g. each
-word's phonemes, `seqtasks.tokenizers.phonemes`) the graph is built over the spellings, and `decode_text` outputs
-the word that ends at each word end of the best path (of words spelt alike, the one with the highest count).
+word's phonemes, `seqtasks.tokenizers.phonemes`) the graph is built over the spellings, words spelt alike each end
+by a move of their own (scored by their own count, and by the word before them with word pairs), and
+`decode_text` outputs the word of each word end on the best path.
 
 With bigram counts (`Lexicon.bigrams`), `decode_text` scores each word by `log P(word | previous word)` instead:
 absolute discounting (`BIGRAM_DISCOUNT`) interpolated with the unigram, `P(w | h) = (c(h, w) - D) / c(h) +
@@ -67,7 +68,8 @@ class Lexicon:
     """The words a CTC decoder may output, with optional unigram counts and their weights.
 
     Args:
-        words: The words (distinct, non-empty; characters of the model's alphabet, no space).
+        words: The words (distinct, non-empty, no space): what decoding outputs, and without `spellings` also
+            what it matches (characters of the model's alphabet).
         counts: One positive count per word (a unigram LM: `P(word) = count / sum(counts)`), or `None` for a
             plain word list (every word equally likely: no LM score).
         lm_weight: Weight of `log P(word)` in the path score (with counts).
@@ -105,6 +107,8 @@ class Lexicon:
                 raise ValueError("Received an invalid value for argument `spellings`, expected one non-empty "
                                  "spelling without spaces per word.")
             object.__setattr__(self, "spellings", spellings)
+        if self.bigrams is not None and not len(self.bigrams):
+            object.__setattr__(self, "bigrams", None)  # no pair: a unigram LM
         if self.bigrams is not None:
             bigrams = tuple((int(h), int(w), float(c)) for h, w, c in self.bigrams)
             if self.counts is None or not (self.sentences > 0) or any(
@@ -128,8 +132,10 @@ class Lexicon:
         merged (their counts added); blank lines and lines starting with `#` are skipped.
 
         Raises:
-            DataError: naming the file and line, for a missing file, an empty list, a line with more than two
-                fields, a count that is not a positive number, or a file mixing lines with and without counts.
+            DataError: naming the file and line, for a missing file, an empty list, a line with more than three
+                fields (or three without counts elsewhere), a count that is not a positive number, a file mixing
+                lines with and without counts, word pairs without the `<s>` line, or a pair with a word the list
+                lacks.
         """
         path = Path(path).expanduser()
         if not path.is_file():
@@ -160,7 +166,7 @@ class Lexicon:
             if len(fields) == 3:
                 previous = pairs.get((fields[0], fields[1]), (0.0, number))
                 pairs[(fields[0], fields[1])] = (previous[0] + count, previous[1])
-            elif fields[0] == SENTENCE_START:
+            elif fields[0] == SENTENCE_START and with_counts:
                 sentences += count
             else:
                 counts[fields[0]] = counts.get(fields[0], 0.0) + count
@@ -203,8 +209,14 @@ def bigram_tables(counts: Sequence[float], bigrams: Sequence[tuple[int, int, flo
     """Absolute-discounting bigram LM interpolated with the unigram `counts` (see the module docstring).
 
     A history's count is its unigram count (the sentence start's: `sentences`), or the sum of its pairs' counts
-    where that is larger (a list cut from other text); the backoff mass is never below `discount * pairs / count`.
+    where that is larger (a list cut from other text), so every history keeps a positive backoff mass.
+
+    Raises:
+        ValueError: `sentences` is not positive, or a count is not.
     """
+    if not sentences > 0:
+        raise ValueError(f"Received an invalid value for argument `sentences`, expected a positive number of "
+                         f"sentences with word pairs, got {sentences!r}.")
     counts = np.asarray(counts, np.float64)
     num_words = counts.size
     unigram = counts / counts.sum()
@@ -213,9 +225,7 @@ def bigram_tables(counts: Sequence[float], bigrams: Sequence[tuple[int, int, flo
     history_total = np.concatenate([[float(sentences)], counts])
     history_total = np.maximum(history_total, np.bincount(pairs[:, 0] + 1, pair_counts, num_words + 1))
     kept = np.maximum(pair_counts - discount, 0.0) / history_total[pairs[:, 0] + 1]
-    left = 1.0 - np.bincount(pairs[:, 0] + 1, kept, num_words + 1)
-    floor = discount * np.bincount(pairs[:, 0] + 1, minlength=num_words + 1) / history_total
-    alpha = np.maximum(left, np.maximum(floor, 1e-12))
+    alpha = np.maximum(1.0 - np.bincount(pairs[:, 0] + 1, kept, num_words + 1), 1e-12)
     probability = kept + alpha[pairs[:, 0] + 1] * unigram[pairs[:, 1]]
     keys = (pairs[:, 0] + 1) * num_words + pairs[:, 1]
     order = np.argsort(keys, kind="stable")
@@ -351,7 +361,6 @@ def lexicon_graph(
         ends += [-1] * (len(moves) - len(ends))
         if is_word[node]:
             end = weight * (log_end[node] - log_mass[node])
-            final[char_state(node)] = final[blank_state(node)] = end
             # Homophones: one move per word spelt here, each scoring its own count; else one move for the
             # spelling, scoring the words' summed count (repeated words add up).
             for k in node_words[node] if homophones else [node_word[node]]:
@@ -360,6 +369,7 @@ def lexicon_graph(
                     own = weight * (math.log(float(counts[k]) / mass_total) - log_mass[node])
                 moves += [(char_state(node), 1, own), (blank_state(node), 1, own)]
                 ends += [k, k]
+                final[char_state(node)] = final[blank_state(node)] = max(final[char_state(node)], own)
     sources, targets, weights = (np.array(x) for x in zip(*moves, strict=True))
     order = np.argsort(targets, kind="stable")
     state_labels = np.full(num_states, blank, np.int32)
@@ -420,9 +430,9 @@ class LexiconCTCDecoder:
         if outputs is not None and len(outputs) != len(lexicon):
             raise ValueError(f"Received {len(outputs)} outputs for {len(lexicon)} words; expected one per word.")
         self.outputs = None if outputs is None else [str(o) for o in outputs]
-        if bigrams is not None and (counts is None or outputs is None):
+        if bigrams and (counts is None or outputs is None):
             raise ValueError("Received `bigrams` without `counts` and `outputs`; a bigram LM scores words by text.")
-        self.bigrams = None if bigrams is None else bigram_tables(counts, bigrams, sentences)
+        self.bigrams = bigram_tables(counts, bigrams, sentences) if bigrams else None
         self.lm_weight = float(lm_weight)
         self.num_words = len(lexicon)
         self.separator, self.blank = int(separator), int(blank)
@@ -554,10 +564,14 @@ class LexiconCTCDecoder:
         impossible = tf.constant([_NEG], tf.float32)
         nobody = tf.constant([-1], tf.int32)
 
+        moves = tf.range(self._sep_sources.size, dtype=tf.int32)
+
         def into_separator(delta, hist):
             scores = tf.gather(delta, sep_sources) + sep_weights + self._corrections(hist)
-            move = tf.argmax(scores, output_type=tf.int32)
-            return scores[move], move
+            best = tf.reduce_max(scores)
+            # Ties (words spelt alike, equally counted) go to the lowest move, on every device (as the twin).
+            move = tf.reduce_min(tf.where(scores >= best, moves, self._sep_sources.size))
+            return best, move
 
         def step(t, delta, hist, pointers, ended):
             scores = tf.gather(tf.concat([delta, impossible], 0), in_sources) + in_weights
@@ -595,7 +609,15 @@ class LexiconCTCDecoder:
         return found[: tf.where(reachable, tf.size(found), 0)]
 
     def decode_text(self, logits: tf.Tensor, logit_lengths: tf.Tensor) -> tf.Tensor:
-        """The best paths as text: the `outputs` of their words joined by single spaces (tf.string `(batch,)`).
+        """The best paths as text: the `outputs` of their words joined by single spaces, one utterance after the
+        other (with word pairs, each word scored by the word before it on its path).
+
+        Args:
+            logits: float `(batch, frames, num_classes)` (log-softmax is applied here).
+            logit_lengths: int `(batch,)` valid frames.
+
+        Returns:
+            tf.string `(batch,)`; a row too short to spell any word decodes to "".
 
         Raises:
             ValueError: the decoder was built without `outputs`.

@@ -616,13 +616,14 @@ class CTCLexiconDecoder:
             ends += [-1] * (len(moves) - len(ends))
             if is_word[node]:
                 end = weight * (log_end[node] - log_mass[node])
-                self.final[2 * node] = self.final[2 * node + 1] = end
                 for k in node_words[node] if homophones else [node_word[node]]:
                     own = end
                     if homophones and len(node_words[node]) > 1 and counts is not None:
                         own = weight * (math.log(float(counts[k]) / mass_total) - log_mass[node])
                     moves += [(2 * node, 1, own), (2 * node + 1, 1, own)]
                     ends += [k, k]
+                    best = max(float(self.final[2 * node]), own)
+                    self.final[2 * node] = self.final[2 * node + 1] = best
         sources, targets, weights = (np.array(x) for x in zip(*moves, strict=True))
         order = np.argsort(targets, kind="stable")
         self.sources = sources[order].astype(np.int64)
@@ -639,9 +640,13 @@ class CTCLexiconDecoder:
         if bigrams:
             self.bigrams = self._bigram_tables(counts, bigrams, sentences)
 
-    def _bigram_tables(self, counts, bigrams, sentences):
+    def _bigram_tables(self, counts: list[float], bigrams: list, sentences: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sorted keys `(h + 1) * words + w` of the counted pairs, their `log P(w|h) - log P(w)`,
         and `log alpha(h)` per history (as seqtasks.decoding.lexicon.bigram_tables)."""
+        if counts is None or not sentences > 0:
+            raise ValueError("word pairs (settings.lexicon_bigrams) need word counts and a positive "
+                             "settings.lexicon_sentences")
         counts = np.asarray(counts, np.float64)
         size = counts.size
         unigram = counts / counts.sum()
@@ -651,9 +656,7 @@ class CTCLexiconDecoder:
         history = np.maximum(np.concatenate([[float(sentences)], counts]),
                              np.bincount(rows, pair_counts, size + 1))
         kept = np.maximum(pair_counts - self.BIGRAM_DISCOUNT, 0.0) / history[rows]
-        left = 1.0 - np.bincount(rows, kept, size + 1)
-        floor = self.BIGRAM_DISCOUNT * np.bincount(rows, minlength=size + 1) / history
-        alpha = np.maximum(left, np.maximum(floor, 1e-12))
+        alpha = np.maximum(1.0 - np.bincount(rows, kept, size + 1), 1e-12)
         probability = kept + alpha[rows] * unigram[pairs[:, 1]]
         keys = rows * size + pairs[:, 1]
         order = np.argsort(keys, kind="stable")

@@ -31,7 +31,7 @@ ESPEAK = "espeak-ng"
 INSTALL_HINT = "apt-get install espeak-ng (or `make install`, which installs it)"
 CACHE_NAME = "g2p"
 # Bump when the conversion changes, so that old cache files are not reused.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 # Stress and syllable marks of espeak-ng's mnemonics: they mark a phoneme, they are not one.
 _MARKS = re.compile(r"[',%=\u02c8\u02cc]")
 _VOICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\+[A-Za-z0-9][A-Za-z0-9_-]*)?$")
@@ -62,23 +62,36 @@ def _parse(line: str) -> tuple[str, ...]:
     return tuple(p for part in _MARKS.sub("", line).split() for p in part.split("_") if p)
 
 
-def _run_espeak(words: Sequence[str], voice: str) -> list[tuple[str, ...]]:
-    """One espeak-ng call for `words` (one per line, each read as a sentence on its own)."""
+_MARKER = "zebra"  # said between the words of a batch: its pronunciation at every other line proves the alignment
+
+
+def _espeak_lines(lines: Sequence[str], voice: str) -> list[str]:
+    """espeak-ng's phoneme output lines for `lines` (each read as a sentence on its own), empty lines dropped."""
     binary = espeak_binary()
     try:
         result = subprocess.run(
-            [binary, "-q", "-x", "--sep=_", "-v", voice], input="".join(f"{w}.\n" for w in words),
+            [binary, "-q", "-x", "--sep=_", "-v", voice], input="".join(f"{line}.\n" for line in lines),
             capture_output=True, text=True, check=True, timeout=600,
         )
     except subprocess.CalledProcessError as error:
         raise ConfigError(f"{ESPEAK} -v {voice} failed ({error.stderr.strip()[:200]}); check data.phoneme_voice "
                           f"(`{ESPEAK} --voices=en` lists them)") from None
-    lines = [line for line in result.stdout.split("\n") if line.strip()]
-    if len(lines) != len(words):  # a word espeak-ng read as two lines (or none): convert one at a time
-        if len(words) == 1:
-            return [tuple(p for line in lines for p in _parse(line))]
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ConfigError(f"{ESPEAK} could not convert words to phonemes ({error}); check the installation "
+                          f"({INSTALL_HINT})") from None
+    return [line for line in result.stdout.split("\n") if line.strip()]
+
+
+def _run_espeak(words: Sequence[str], voice: str) -> list[tuple[str, ...]]:
+    """The phonemes of `words` from one espeak-ng call, a marker word between them; a batch whose markers do not
+    come back where expected (a word read as two lines, or as none) is converted one word at a time."""
+    if len(words) == 1:
+        return [tuple(p for line in _espeak_lines(words, voice) for p in _parse(line))]
+    marker = _espeak_lines([_MARKER], voice)
+    lines = _espeak_lines([x for w in words for x in (w, _MARKER)], voice)
+    if len(lines) != 2 * len(words) or any(lines[i] != marker[0] for i in range(1, len(lines), 2)):
         return [p for w in words for p in _run_espeak([w], voice)]
-    return [_parse(line) for line in lines]
+    return [_parse(line) for line in lines[::2]]
 
 
 def _cache_file(voice: str) -> Path:

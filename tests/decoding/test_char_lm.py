@@ -146,6 +146,9 @@ def test_exclude_keeps_evaluation_text_out(tmp_path):
     out = list(lm_sentences(texts, ALPHABET, stats=stats, exclude=["does it matter", "Please, call Stella."]))
     assert out == ["the cat sat"]
     assert stats.excluded_sentences == 3 and stats.sentences == 1 and stats.characters == len("the cat sat")
+    # Whole words only: "one" leaves out "one day" and "it is one", not "someone" or "ones".
+    kept = list(lm_sentences(["One day. Someone came. It is one. The ones."], ALPHABET, exclude=["one"]))
+    assert kept == ["someone came", "the ones"]
     manifest = tmp_path / "manifest.csv"
     manifest.write_text('path,transcript\na.wav,"Does it, matter?"\n')
     lm = CharNGramLM.train(texts, order=3, alphabet=ALPHABET, exclude=read_texts([manifest]))

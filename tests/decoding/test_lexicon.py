@@ -352,3 +352,27 @@ def test_word_output_needs_outputs_and_spellings_are_checked():
         Lexicon(("a", "b"), spellings=("x", "y z"))
     assert Lexicon(("a", "b"), spellings=("x", "x")).spelled == ("x", "x")
     assert Lexicon(("a", "b")).spelled == ("a", "b")
+
+
+def test_equally_counted_homophones_go_to_the_first_listed_in_graph_and_twin():
+    from seqtasks.portable.standalone import CTCLexiconDecoder
+
+    spellings, words = [[1, 2], [1, 2], [4]], ["to", "two", "eye"]
+    logits = np.eye(K, dtype=np.float32)[[1, 2, BLANK, SEP, 4]] * 8.0
+    for counts in (None, [5.0, 5.0, 1.0]):
+        decoder = LexiconCTCDecoder(spellings, SEP, BLANK, counts=counts, outputs=words)
+        twin = CTCLexiconDecoder(spellings, SEP, BLANK, counts=counts, homophones=True)
+        assert decoder.decode_text(tf.constant(logits[None]), tf.constant([5])).numpy()[0].decode() == "to eye"
+        assert [words[k] for k in twin.words(logits)] == ["to", "eye"]
+
+
+def test_word_pairs_need_sentences_and_no_pairs_is_a_unigram():
+    from seqtasks.portable.standalone import CTCLexiconDecoder
+
+    with pytest.raises(ValueError, match="sentences"):
+        LexiconCTCDecoder([[1], [2]], SEP, BLANK, counts=[1.0, 2.0], outputs=["a", "b"], bigrams=[(-1, 0, 1.0)])
+    with pytest.raises(ValueError, match="lexicon_sentences"):
+        CTCLexiconDecoder([[1], [2]], SEP, BLANK, counts=[1.0, 2.0], homophones=True, bigrams=[(-1, 0, 1.0)])
+    assert Lexicon(("a", "b"), (1.0, 2.0), bigrams=(), sentences=3.0).bigrams is None
+    with pytest.raises(ValueError, match="bigrams"):
+        Lexicon(("a", "b"), (1.0, 2.0), bigrams=((-1, 0, 1.0),))  # no sentence count

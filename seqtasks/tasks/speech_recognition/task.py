@@ -114,6 +114,7 @@ class SpeechRecognitionTask(Task):
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
         self._evaluation_only = False  # prepare_evaluation_data: no synthetic speech, no training scan
+        self._pronounced_lexicons: dict[tuple[str, float, float], Lexicon] = {}
         self._check_decoding()  # before any training, not after it
 
     # ------------------------------------------------------------------------------------------- data
@@ -354,7 +355,10 @@ class SpeechRecognitionTask(Task):
             except DataError as error:
                 raise ConfigError(f"eval.lexicon: {error}") from None
         if isinstance(self.alphabet, PhonemeAlphabet):
-            lexicon = self._pronounced(lexicon, value)
+            key = (value, lexicon.lm_weight, lexicon.word_bonus)
+            if key not in self._pronounced_lexicons:  # evaluate + export would convert and report it each time
+                self._pronounced_lexicons[key] = self._pronounced(lexicon, value)
+            lexicon = self._pronounced_lexicons[key]
         missing = sorted({c for w in lexicon.spelled for c in w if c not in self.alphabet.characters})
         if missing or " " not in self.alphabet.characters:
             raise ConfigError(
