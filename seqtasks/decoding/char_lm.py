@@ -662,12 +662,14 @@ def alphabet_from(source: str | os.PathLike) -> str:
                         "assets/alphabet.json to --alphabet-from")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(saved, dict) and "phonemes" in saved:
-            raise DataError(f"alphabet file {path} is a phoneme model's (data.targets=phonemes): its classes are "
-                            "phonemes, not the letters of words. Fix: give the letters with --alphabet instead")
-        return _check_alphabet(saved["characters"])
+        phonemes = isinstance(saved, dict) and "phonemes" in saved
+        characters = None if phonemes else _check_alphabet(saved["characters"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise DataError(f"alphabet file {path} is malformed ({error}). Fix: point to a run's assets/alphabet.json") from None
+    if phonemes:
+        raise DataError(f"alphabet file {path} is a phoneme model's (data.targets=phonemes): its classes are "
+                        "phonemes, not the letters of words. Fix: give the letters with --alphabet instead")
+    return characters
 
 
 def main(argv: Sequence[str] | None = None) -> int:

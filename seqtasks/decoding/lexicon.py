@@ -145,7 +145,12 @@ class Lexicon:
         pairs: dict[tuple[str, str], tuple[float, int]] = {}
         sentences = 0.0
         with_counts: bool | None = None
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"lexicon file {path} is not UTF-8 text ({error.reason} at byte {error.start}). Fix: "
+                            "save it as UTF-8") from None
+        for number, line in enumerate(text.splitlines(), 1):
             fields = line.split()
             if not fields or fields[0].startswith("#"):
                 continue
@@ -166,7 +171,10 @@ class Lexicon:
             if len(fields) == 3:
                 previous = pairs.get((fields[0], fields[1]), (0.0, number))
                 pairs[(fields[0], fields[1])] = (previous[0] + count, previous[1])
-            elif fields[0] == SENTENCE_START and with_counts:
+            elif fields[0] == SENTENCE_START:
+                if not with_counts:
+                    raise DataError(f"lexicon file {path}, line {number}: {SENTENCE_START} is the sentence start "
+                                    "(its count: the number of sentences), not a word. Fix: remove the line")
                 sentences += count
             else:
                 counts[fields[0]] = counts.get(fields[0], 0.0) + count
@@ -679,12 +687,16 @@ def build_word_list(
     out = Path(out)
     if out.exists():
         raise DataError(f"{out} exists; lexicon build never overwrites a file. Fix: choose another --out")
+    if not out.parent.is_dir():
+        raise DataError(f"the folder of {out} does not exist. Fix: create it or choose another --out")
     pairs: Counter | None = Counter() if bigrams else None
     counts = count_words(texts, alphabet, skip_header, exclude, pairs)
     sentences = counts.pop(SENTENCE_START, 0)
     kept = [(w, c) for w, c in counts.most_common(top or None) if c >= min_count]
     if not kept:
-        raise DataError(f"no word of {[str(t) for t in texts]} uses only the characters {alphabet!r}")
+        hint = "" if " " in alphabet else " (the alphabet has no space, so no sentence of two words fits)"
+        raise DataError(f"no word of {[str(t) for t in texts]} uses only the characters {alphabet!r}{hint}. Fix: "
+                        "check that the texts hold sentences in those characters")
     lines = [f"{w}\t{c}\n" for w, c in kept]
     kept_pairs: list = []
     if pairs is not None:

@@ -45,8 +45,9 @@ def espeak_binary() -> str:
     found = shutil.which(ESPEAK)
     if found is None:
         raise ConfigError(
-            f"phoneme targets (data.targets=phonemes) need {ESPEAK} to convert words to phonemes, and it is not on "
-            f"PATH; install it: {INSTALL_HINT}, or set data.targets=characters"
+            f"phoneme targets (data.targets=phonemes) need {ESPEAK} to convert words to phonemes (of training data, "
+            f"and of word-list words not converted before), and it is not on PATH; install it: {INSTALL_HINT} (a new "
+            "run may instead set data.targets=characters)"
         )
     return found
 

@@ -152,13 +152,17 @@ def test_word_list_reader(tmp_path):
     assert lexicon.bigrams == ((-1, 0, 7.0), (0, 1, 3.0))
     for text, message in (("a\nb 2\n", "line 2"), ("a 2\nb 1\na b 3\n", "<s>"), ("a -1\n", "positive"),
                           ("a x\n", "positive"), ("\n# nothing\n", "no words"), ("a\na b 3\n", "line 2"),
-                          ("<s> 4\na 2\na b 3\n", "line 3"), ("a 1 2 3\n", "line 1")):
+                          ("<s> 4\na 2\na b 3\n", "line 3"), ("a 1 2 3\n", "line 1"),
+                          ("<s>\na\n", "sentence start")):
         bad = tmp_path / "bad.txt"
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(DataError, match=message):
             Lexicon.read(bad)
     with pytest.raises(DataError, match="does not exist"):
         Lexicon.read(tmp_path / "missing.txt")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin1.txt is not UTF-8"):
+        Lexicon.read(tmp_path / "latin1.txt")
 
 
 def test_build_counts_words_leaves_test_sentences_out_and_never_overwrites(tmp_path, capsys):

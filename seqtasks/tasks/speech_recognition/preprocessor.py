@@ -62,9 +62,10 @@ class SpeechRecognitionPreprocessor(Preprocessor):
         if not unknown:
             return cls(alphabet)
         if config.data.new_characters == "error":
+            what = "words with phonemes" if isinstance(alphabet, PhonemeAlphabet) else "characters"
+            shown = unknown if isinstance(alphabet, PhonemeAlphabet) else "".join(unknown)
             raise DataError(
-                f"fine-tuning data has characters (or words with phonemes) the source model cannot output: "
-                f"{''.join(unknown) if not isinstance(alphabet, PhonemeAlphabet) else unknown!r}. Fix: "
+                f"fine-tuning data has {what} the source model cannot output: {shown!r}. Fix: "
                 "normalise the transcripts, or --set data.new_characters=extend to add output classes"
             )
         return cls(alphabet.extend(data))

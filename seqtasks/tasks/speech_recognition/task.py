@@ -41,7 +41,7 @@ from seqtasks.data.bucketing import plan_batches
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import DIGIT_WORDS, FSDDRecording
 from seqtasks.data.lazy_audio import LazyUtterances
-from seqtasks.data.transcripts import Alphabet
+from seqtasks.data.transcripts import Alphabet, normalize_transcript
 from seqtasks.data.utterances import BadAudioReport, Utterance, UtteranceLoader, scan_for_scoring
 from seqtasks.decoding.ctc import ctc_decode
 from seqtasks.decoding.lexicon import Lexicon
@@ -341,6 +341,9 @@ class SpeechRecognitionTask(Task):
         e = self.config.eval
         value = self._lexicon_name()
         if not value:
+            if isinstance(self.alphabet, PhonemeAlphabet):  # whatever the config now says, the run outputs phonemes
+                raise ConfigError("this run outputs phonemes (its alphabet.json), which only a word list turns into "
+                                  "words; set eval.lexicon to a word list file, digits or build")
             return None
         if value == "build":
             value = str(self.run.assets / LEXICON_ASSET)
@@ -386,10 +389,15 @@ class SpeechRecognitionTask(Task):
                                   "text files (e.g. --set 'eval.lexicon_text=[corpus.txt]')")
             if not (self.run.assets / LEXICON_ASSET).is_file():
                 self._lexicon_texts()  # they will be read: each must exist
-        elif value not in ("", "digits") and not Path(value).expanduser().is_file():
-            raise ConfigError(f"eval.lexicon: the word list {value} does not exist. Fix: build one (`python -m "
-                              "seqtasks.decoding.lexicon build`), set eval.lexicon=build with eval.lexicon_text, or "
-                              "set eval.lexicon=''")
+        elif value not in ("", "digits"):
+            if not Path(value).expanduser().is_file():
+                raise ConfigError(f"eval.lexicon: the word list {value} does not exist. Fix: build one (`python -m "
+                                  "seqtasks.decoding.lexicon build`), set eval.lexicon=build with eval.lexicon_text, "
+                                  "or set eval.lexicon=''")
+            try:  # a malformed list is refused now, not after the training
+                Lexicon.read(value)
+            except DataError as error:
+                raise ConfigError(f"eval.lexicon: {error}") from None
         if self.config.data.targets != "phonemes":
             return
         if self.config.eval.lm_path:
@@ -435,6 +443,13 @@ class SpeechRecognitionTask(Task):
 
     def _pronounced(self, lexicon: Lexicon, name: str) -> Lexicon:
         """`lexicon` spelt by its words' pronunciations in the model's phonemes (words without one left out)."""
+        unnormalised = [w for w in lexicon.words if normalize_transcript(w) != w]
+        if unnormalised:
+            raise ConfigError(
+                f"eval.lexicon {name!r}: {len(unnormalised)} words are not written as the transcripts are normalised "
+                f"(lower case, no punctuation), e.g. {unnormalised[:3]!r}, so they could never match a reference. Fix: "
+                "rebuild the list with `python -m seqtasks.decoding.lexicon build`"
+            )
         alphabet = self.alphabet.with_words(lexicon.words)
         spellings = [alphabet.spell(w) for w in lexicon.words]
         kept = [k for k, spelling in enumerate(spellings) if spelling]
@@ -462,6 +477,8 @@ class SpeechRecognitionTask(Task):
         e = self.config.eval
         characters = list(self.alphabet.characters)
         lexicon = self.lexicon()
+        if e.lm_path and isinstance(self.alphabet, PhonemeAlphabet):
+            raise ConfigError("eval.lm_path is a character LM, and this run outputs phonemes; set eval.lm_path=''")
         if e.lm_path and lexicon:
             raise ConfigError("eval.lm_path and eval.lexicon both constrain decoding; set one (eval.lexicon='' keeps the LM)")
         if e.lm_path:

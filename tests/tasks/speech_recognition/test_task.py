@@ -289,6 +289,16 @@ def test_phoneme_targets_train_and_output_words_in_predict_and_the_export(traine
     model = tf.saved_model.load(str(target))
     exported = model.transcribe(waveform=tf.constant(audio), sample_rate=tf.constant(rate))["transcript"]
     assert exported.numpy().decode() == predicted
+    from seqtasks.errors import ConfigError
+
+    # The run outputs phonemes whatever a --set says: without a word list it is refused, not spelt in codes.
+    with pytest.raises(ConfigError, match="outputs phonemes"):
+        commands.predict(outcome.run.root, [str(wav)], overrides=["data.targets=characters", "eval.lexicon="],
+                         out=io.StringIO())
+    shouting = tmp_path / "upper.tsv"
+    shouting.write_text("ONE\t5\nTwo\t3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="normalised"):
+        commands.predict(outcome.run.root, [str(wav)], overrides=[f"eval.lexicon={shouting}"], out=io.StringIO())
 
 
 @needs_espeak
@@ -343,8 +353,11 @@ def test_a_run_builds_its_word_list_without_its_held_out_sentences(trained, tmp_
 def test_lexicon_settings_are_checked_before_anything_runs(tmp_path):
     from seqtasks.errors import ConfigError
 
+    malformed = tmp_path / "four.tsv"
+    malformed.write_text("one 2\ntwo three four 5\n", encoding="utf-8")
     for sets, named in ((["eval.lexicon=build"], "eval.lexicon_text"),
                         ([f"eval.lexicon={tmp_path / 'missing.tsv'}"], "missing.tsv"),
+                        ([f"eval.lexicon={malformed}"], "four.tsv, line 2"),
                         (["eval.lexicon=build", "eval.lexicon_text=[nowhere.txt]"], "nowhere.txt")):
         with pytest.raises(ConfigError, match=named):
             commands.train("speech_recognition", tmp_path / "run", overrides=TINY + sets, data_dir=str(tmp_path))
