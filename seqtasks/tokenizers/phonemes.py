@@ -15,6 +15,7 @@ pronunciation lexicon (`seqtasks.decoding.lexicon` with spellings) turns its pho
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -83,14 +84,20 @@ def _espeak_lines(lines: Sequence[str], voice: str) -> list[str]:
     return [line for line in result.stdout.split("\n") if line.strip()]
 
 
+@functools.lru_cache(maxsize=8)
+def _marker_line(voice: str) -> str:
+    """The marker word's phoneme line in `voice` (once per voice and process)."""
+    return _espeak_lines([_MARKER], voice)[0]
+
+
 def _run_espeak(words: Sequence[str], voice: str) -> list[tuple[str, ...]]:
     """The phonemes of `words` from one espeak-ng call, a marker word between them; a batch whose markers do not
     come back where expected (a word read as two lines, or as none) is converted one word at a time."""
     if len(words) == 1:
         return [tuple(p for line in _espeak_lines(words, voice) for p in _parse(line))]
-    marker = _espeak_lines([_MARKER], voice)
+    marker = _marker_line(voice)
     lines = _espeak_lines([x for w in words for x in (w, _MARKER)], voice)
-    if len(lines) != 2 * len(words) or any(lines[i] != marker[0] for i in range(1, len(lines), 2)):
+    if len(lines) != 2 * len(words) or any(lines[i] != marker for i in range(1, len(lines), 2)):
         return [p for w in words for p in _run_espeak([w], voice)]
     return [_parse(line) for line in lines[::2]]
 

@@ -25,6 +25,7 @@ writes an alignment PNG per file (`seqtasks.diagnostics.alignment`); the export 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -115,6 +116,7 @@ class SpeechRecognitionTask(Task):
         self._decode_fns: dict[int, Callable] = {}
         self._evaluation_only = False  # prepare_evaluation_data: no synthetic speech, no training scan
         self._pronounced_lexicons: dict[tuple[str, float, float], Lexicon] = {}
+        self._read_lexicons: dict[str, Lexicon] = {}
         self._check_decoding()  # before any training, not after it
 
     # ------------------------------------------------------------------------------------------- data
@@ -353,10 +355,8 @@ class SpeechRecognitionTask(Task):
         if value == "digits":
             lexicon = Lexicon(tuple(DIGIT_WORDS), None, e.lexicon_lm_weight, e.lexicon_word_bonus)
         else:
-            try:
-                lexicon = Lexicon.read(value, e.lexicon_lm_weight, e.lexicon_word_bonus)
-            except DataError as error:
-                raise ConfigError(f"eval.lexicon: {error}") from None
+            lexicon = dataclasses.replace(self._read_lexicon(value), lm_weight=e.lexicon_lm_weight,
+                                          word_bonus=e.lexicon_word_bonus)
         if isinstance(self.alphabet, PhonemeAlphabet):
             key = (value, lexicon.lm_weight, lexicon.word_bonus)
             if key not in self._pronounced_lexicons:  # evaluate + export would convert and report it each time
@@ -394,10 +394,7 @@ class SpeechRecognitionTask(Task):
                 raise ConfigError(f"eval.lexicon: the word list {value} does not exist. Fix: build one (`python -m "
                                   "seqtasks.decoding.lexicon build`), set eval.lexicon=build with eval.lexicon_text, "
                                   "or set eval.lexicon=''")
-            try:  # a malformed list is refused now, not after the training
-                Lexicon.read(value)
-            except DataError as error:
-                raise ConfigError(f"eval.lexicon: {error}") from None
+            self._read_lexicon(value)  # a malformed list is refused now, not after the training
         if self.config.data.targets != "phonemes":
             return
         if self.config.eval.lm_path:
@@ -408,6 +405,15 @@ class SpeechRecognitionTask(Task):
                 "data.targets=phonemes outputs words through a word list, and eval.lexicon gives none; set "
                 "eval.lexicon to a file of words (`python -m seqtasks.decoding.lexicon build`) or to digits"
             )
+
+    def _read_lexicon(self, path: str) -> Lexicon:
+        """The word list file `path`, read once per task (the check before training and every decoder share it)."""
+        if path not in self._read_lexicons:
+            try:
+                self._read_lexicons[path] = Lexicon.read(path)
+            except DataError as error:
+                raise ConfigError(f"eval.lexicon: {error}") from None
+        return self._read_lexicons[path]
 
     def _lexicon_texts(self) -> list[Path]:
         """`eval.lexicon_text`, each as given or else under `data.data_dir`; a missing one is a ConfigError."""
