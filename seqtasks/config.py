@@ -81,6 +81,9 @@ class TrainConfig:
     min_lr_ratio: float = 0.0
     # Decoupled weight decay (adamw only).
     weight_decay: float = 0.0
+    # Exponential moving average of the weights (Polyak averaging), updated every step: validation, the best
+    # checkpoint, evaluation and export use the average (e.g. 0.99; `--latest` loads the raw weights); 0 = off.
+    ema_momentum: float = 0.0
     # Gradient clipping (0 = off): global norm over all gradients, per-tensor norm, or per-value.
     clip_global_norm: float = 5.0
     clip_norm: float = 0.0
@@ -344,7 +347,7 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "decay_steps": _MIN_0, "weight_decay": _MIN_0, "clip_global_norm": _MIN_0, "clip_norm": _MIN_0,
     "clip_value": _MIN_0, "checkpoint_every_steps": _MIN_0, "keep_checkpoints": _MIN_1,
     "early_stopping_patience": _MIN_0, "log_every_steps": _MIN_0, "min_lr_ratio": (0, 1, True, True),
-    "max_examples": _MIN_0, "min_char_count": _MIN_1, "validation_fraction": _FRACTION, "validation_split": _FRACTION, "label_smoothing": _FRACTION,
+    "max_examples": _MIN_0, "min_char_count": _MIN_1, "validation_fraction": _FRACTION, "validation_split": _FRACTION, "label_smoothing": _FRACTION, "ema_momentum": _FRACTION,
     # memory (generated data: sizes of the problems and of the fixed sets)
     "sequence_length": _MIN_1, "copy_length": _MIN_1, "num_symbols": _MIN_1, "validation_samples": _MIN_1,
     "test_samples": _MIN_1,

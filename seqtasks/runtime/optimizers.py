@@ -129,6 +129,8 @@ def make_optimizer(train: TrainConfig, total_steps: int) -> keras.optimizers.Opt
     """
     schedule = make_schedule(train, total_steps)
     kwargs = clipping_kwargs(train)
+    if train.ema_momentum > 0:
+        kwargs.update(use_ema=True, ema_momentum=train.ema_momentum)
     if train.optimizer == "adam":
         return keras.optimizers.Adam(schedule, **kwargs)
     if train.optimizer == "adamw":

@@ -12,6 +12,7 @@ replaces the `checkpoint` index file atomically, so "latest" always names a comp
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -125,6 +126,47 @@ def random_states(model: keras.Model) -> dict[str, Any]:
         for j, generator in enumerate(getattr(layer, "_seed_generators", None) or []):
             states[f"{i:04d}/{j}"] = generator.state
     return states
+
+
+class WeightAverage:
+    """The optimizer's exponential moving average of the weights (`train.ema_momentum`), swapped into the model
+    for validation and the best checkpoint, then swapped back for training."""
+
+    def __init__(self, model: keras.Model):
+        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        self.optimizer = optimizer if getattr(optimizer, "use_ema", False) else None
+        if self.optimizer is not None:
+            # Keras' fit() ends by copying the average into the model; the loop calls fit() once per epoch, which
+            # would restart every epoch from the average instead of averaging one trajectory.
+            self.optimizer.finalize_variable_values = lambda var_list: None
+
+    @property
+    def active(self) -> bool:
+        return self.optimizer is not None
+
+    def swap(self) -> None:
+        if self.optimizer is None:
+            return
+        for var, average in zip(self.optimizer._trainable_variables,
+                                self.optimizer._model_variables_moving_average, strict=True):
+            value = tf.identity(var.value)
+            var.assign(average.value)
+            average.assign(value)
+
+    @contextlib.contextmanager
+    def swapped(self):
+        self.swap()
+        try:
+            yield
+        finally:
+            self.swap()
+
+    def finalize(self) -> None:
+        """Leaves the average in the model (its training weights are no longer needed)."""
+        if self.optimizer is not None:
+            for var, average in zip(self.optimizer._trainable_variables,
+                                    self.optimizer._model_variables_moving_average, strict=True):
+                var.assign(average.value)
 
 
 class TrainingState:
@@ -421,6 +463,7 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
     val_ds = task.validation_dataset()
     if val_ds is not None:
         val_ds = _distribute_options(val_ds)
+    average = WeightAverage(model)
     monitor = task.monitor if val_ds is not None else "loss"
     mode = task.monitor_mode if val_ds is not None else "min"
     history.info["monitor"] = monitor  # the curves mark it from the first epoch's plot on
@@ -440,15 +483,17 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
             print(f"Epoch {epoch + 1}/{cfg.epochs}{where}", flush=True)
         callback = _LoopCallback(loop, epoch, offset, n)
         try:
-            if n is not None and offset >= n:
-                logs = {}
-                if val_ds is not None:
+            logs = {}
+            if n is None or offset < n:
+                model.fit(ds, epochs=1, shuffle=False, validation_data=None if average.active else val_ds,
+                          verbose=verbose, callbacks=[_FiniteLossGuard(loop), callback])
+                logs = dict(callback.epoch_logs)
+            if val_ds is not None and (average.active or (n is not None and offset >= n)):
+                with average.swapped():
                     val = model.evaluate(val_ds, verbose=0, return_dict=True)
-                    logs = {f"val_{k}": v for k, v in val.items()}
-            else:
-                model.fit(ds, epochs=1, shuffle=False, validation_data=val_ds, verbose=verbose,
-                          callbacks=[_FiniteLossGuard(loop), callback])
-                logs = callback.epoch_logs
+                logs.update({f"val_{k}": v for k, v in val.items()})
+                if average.active and verbose:
+                    print(" - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items()), flush=True)
         except tf.errors.OpError as error:
             _unwrap_input_error(error)
             raise
@@ -460,7 +505,8 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
             if _improved(value, float(loop.state.best.numpy()), mode):
                 loop.state.best.assign(value)
                 loop.state.bad_epochs.assign(0)
-                loop.checkpoints.save_best(step)
+                with average.swapped():
+                    loop.checkpoints.save_best(step)
             elif finished_epoch:
                 loop.state.bad_epochs.assign_add(1)
         history.log_epoch(epoch + 1, step, {**logs, "elapsed_seconds": loop.elapsed()})
@@ -485,4 +531,5 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
     )
     history.save()
     loop.checkpoints.close()
+    average.finalize()
     return FitResult(step, epochs_done, None if math.isinf(best) else best, monitor, loop.stopped, history)

@@ -56,11 +56,13 @@ def write_text(path: Path) -> Path:
     return path
 
 
-def test_mirrored_two_logical_cpus_with_partial_batch(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["train.ema_momentum=0.9"]], ids=["plain", "weight_average"])
+def test_mirrored_two_logical_cpus_with_partial_batch(tmp_path, extra):
     text = write_text(tmp_path / "t.txt")  # 90% of it -> 20 windows of 16 chars -> batches of 8, 8, 4
     proc = subprocess.run(
         [sys.executable, "-c", MIRRORED, str(tmp_path / "run"), str(text), *SETS, "train.strategy=mirrored",
-         "train.batch_size=8", "train.epochs=1", "train.checkpoint_every_steps=2", "export.after_train=false"],
+         "train.batch_size=8", "train.epochs=1", "train.checkpoint_every_steps=2", "export.after_train=false",
+         *extra],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -260,3 +261,82 @@ def test_resume_with_recurrent_dropout_matches_uninterrupted_run(tmp_path, monke
     commands.train("text_generation", tmp_path / "b")
     for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class _WeightTrace(keras.callbacks.Callback):
+    """Records the model's training weights after every step (before any swap)."""
+
+    def __init__(self, trace):
+        super().__init__()
+        self.trace = trace
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.trace.append([w.numpy().copy() for w in self.model.trainable_weights])
+
+
+def test_weight_average_is_validated_and_kept_as_the_best_model(tmp_path, monkeypatch):
+    # The reference: the exponential moving average of the recorded training weights, computed here in numpy.
+    trace = []
+    original_fit = keras.Model.fit
+
+    def traced_fit(self, *args, callbacks=None, **kwargs):
+        return original_fit(self, *args, callbacks=[*(callbacks or []), _WeightTrace(trace)], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", traced_fit)
+    momentum = 0.8
+    out = commands.train("toy_regression", tmp_path / "run",
+                         overrides=[*TINY, "train.epochs=4", f"train.ema_momentum={momentum}"])
+    assert out.fit.step == 20 and len(trace) == 20
+    average = [w.copy() for w in trace[0]]
+    averages = [average]
+    for weights in trace[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
+        averages.append(average)
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    val_losses = [e["val_loss"] for e in metrics["epochs"]]
+    best_epoch = int(np.argmin(val_losses))
+    _, model = commands.load_trained(tmp_path / "run")  # the best checkpoint
+    for got, want in zip([w.numpy() for w in model.trainable_weights], averages[5 * best_epoch + 4], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # The validation loss of each epoch is the averaged weights' loss, and training went on from the raw weights.
+    task, _ = commands.load_trained(tmp_path / "run")
+    task.prepare_data()
+    x, y = task.x[80:], task.y[80:]
+    for epoch, val_loss in enumerate(val_losses):
+        model.set_weights(averages[5 * epoch + 4])
+        assert val_loss == pytest.approx(float(np.mean((model.predict(x, verbose=0) - y) ** 2)), rel=1e-4)
+    assert not np.allclose(trace[-1][0], averages[-1][0])
+    _, latest = commands.load_trained(tmp_path / "run", prefer_latest=True)
+    np.testing.assert_allclose(latest.trainable_weights[0].numpy(), trace[-1][0], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_with_a_weight_average_matches_uninterrupted_run(tmp_path, monkeypatch):
+    sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3", "train.ema_momentum=0.9"]
+    commands.train("toy_regression", tmp_path / "straight", overrides=sets)
+    original = trainer._LoopCallback.on_train_batch_end
+
+    def crash_at_step_8(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.loop.step_var.numpy()) == 8:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        commands.train("toy_regression", tmp_path / "resumed", overrides=sets)
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    commands.train("toy_regression", tmp_path / "resumed", resume=True)
+    for kind in (False, True):
+        _, a = commands.load_trained(tmp_path / "straight", prefer_latest=kind)
+        _, b = commands.load_trained(tmp_path / "resumed", prefer_latest=kind)
+        for x, y in zip(a.weights, b.weights, strict=True):
+            np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6)
+    straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())["epochs"]
+    resumed = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["epochs"]
+    assert [e["val_loss"] for e in resumed] == pytest.approx([e["val_loss"] for e in straight], rel=1e-5)
+
+
+def test_weight_average_momentum_is_checked_in_the_schema(tmp_path):
+    with pytest.raises(ConfigError, match="ema_momentum"):
+        commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.ema_momentum=1.0"])
+    assert not (tmp_path / "run").exists()
