@@ -82,7 +82,8 @@ class TrainConfig:
     # Decoupled weight decay (adamw only).
     weight_decay: float = 0.0
     # Exponential moving average of the weights (Polyak averaging), updated every step: validation, the best
-    # checkpoint, evaluation and export use the average (e.g. 0.99; `--latest` loads the raw weights); 0 = off.
+    # checkpoint, evaluation and export use the average (e.g. 0.99); checkpoints/ holds the raw weights. Without a
+    # validation set the best is chosen by the raw weights' training loss. 0 = off.
     ema_momentum: float = 0.0
     # Gradient clipping (0 = off): global norm over all gradients, per-tensor norm, or per-value.
     clip_global_norm: float = 5.0

@@ -211,6 +211,18 @@ def _check_resume(cls: type[Task], config: RunConfig, run: RunDir) -> None:
             f"{run.root} was trained with other settings: {', '.join(changed)}, so its checkpoint does not fit "
             "the model built from them. Fix: resume without those --set/--config values, or train in a new --workdir"
         )
+    # The optimizer's slots are checkpointed by position: another optimizer, or the weight average switched on or
+    # off, would shift them (a restore error at best, moments loaded into the wrong slots at worst).
+    before, after = saved.config.train, config.train
+    slots = [f"train.optimizer ({before.optimizer} -> {after.optimizer})"] if before.optimizer != after.optimizer else []
+    if (before.ema_momentum > 0) != (after.ema_momentum > 0):
+        slots.append(f"train.ema_momentum ({before.ema_momentum} -> {after.ema_momentum}: the weight average on/off)")
+    if slots:
+        raise CheckpointError(
+            f"{run.root} was trained with other optimizer settings: {', '.join(slots)}, so its checkpoint's optimizer "
+            "state does not fit. Fix: resume without those --set/--config values, or finetune into a new --workdir "
+            "(`seqtasks finetune --from`)"
+        )
 
 
 def finetune(

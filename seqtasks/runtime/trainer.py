@@ -20,6 +20,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,17 +145,22 @@ class WeightAverage:
     def active(self) -> bool:
         return self.optimizer is not None
 
-    def swap(self) -> None:
+    def _pairs(self) -> list[tuple[Any, Any]]:
         if self.optimizer is None:
-            return
-        for var, average in zip(self.optimizer._trainable_variables,
-                                self.optimizer._model_variables_moving_average, strict=True):
+            return []
+        # Keras keeps no average (None) for variables it overwrites with their gradient.
+        return [(var, average) for var, average in zip(self.optimizer._trainable_variables,
+                                                         self.optimizer._model_variables_moving_average, strict=True)
+                if average is not None]
+
+    def swap(self) -> None:
+        for var, average in self._pairs():
             value = tf.identity(var.value)
             var.assign(average.value)
             average.assign(value)
 
     @contextlib.contextmanager
-    def swapped(self):
+    def swapped(self) -> Iterator[None]:
         self.swap()
         try:
             yield
@@ -163,10 +169,8 @@ class WeightAverage:
 
     def finalize(self) -> None:
         """Leaves the average in the model (its training weights are no longer needed)."""
-        if self.optimizer is not None:
-            for var, average in zip(self.optimizer._trainable_variables,
-                                    self.optimizer._model_variables_moving_average, strict=True):
-                var.assign(average.value)
+        for var, average in self._pairs():
+            var.assign(average.value)
 
 
 class TrainingState:
@@ -438,7 +442,8 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
             caller must then use an empty run directory).
 
     Returns:
-        A `FitResult`; the model holds the weights of the last step (see `restore_model_weights` for the best).
+        A `FitResult`; the model holds the weights of the last step, or their moving average with
+        `train.ema_momentum` (see `restore_model_weights` for the best).
     """
     cfg = task.config.train
     loop = _Loop(task, model, run, strategy)
@@ -485,6 +490,7 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
         try:
             logs = {}
             if n is None or offset < n:
+                # With a weight average, Keras would validate the raw weights: the loop validates the average below.
                 model.fit(ds, epochs=1, shuffle=False, validation_data=None if average.active else val_ds,
                           verbose=verbose, callbacks=[_FiniteLossGuard(loop), callback])
                 logs = dict(callback.epoch_logs)
@@ -493,7 +499,9 @@ def fit(task: Task, model: keras.Model, run: RunDir, strategy: tf.distribute.Str
                     val = model.evaluate(val_ds, verbose=0, return_dict=True)
                 logs.update({f"val_{k}": v for k, v in val.items()})
                 if average.active and verbose:
-                    print(" - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items()), flush=True)
+                    print("validation (weight average): "
+                          + " - ".join(f"{k}: {float(v):.4f}" for k, v in logs.items() if k.startswith("val_")),
+                          flush=True)
         except tf.errors.OpError as error:
             _unwrap_input_error(error)
             raise

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 MIRRORED = r"""
 import json, sys
+import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -24,12 +25,14 @@ from seqtasks.runtime import commands, make_strategy
 from seqtasks.runtime.trainer import epoch_dataset
 strategy = make_strategy("mirrored")
 out = commands.train("text_generation", sys.argv[1], data_paths=[sys.argv[2]], overrides=sys.argv[3:])
-task = commands.load_trained(sys.argv[1])[0]
+task, best = commands.load_trained(sys.argv[1])
+latest = commands.load_trained(sys.argv[1], prefer_latest=True)[1]
+best_is_latest = all(np.allclose(a.numpy(), b.numpy()) for a, b in zip(best.weights, latest.weights))
 task.prepare_data()
 x = next(iter(task.train_dataset(0).skip(int(epoch_dataset(task, 0)[1]) - 1)))[0]
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "step": out.fit.step, "last_batch": int(x.shape[0]),
                   "windows": int(sum(b[0].shape[0] for b in task.train_dataset(0))),
-                  "nats": out.evaluation["nats_per_char"]}))
+                  "nats": out.evaluation["nats_per_char"], "best_is_latest": best_is_latest}))
 """
 
 WORKER = r"""
@@ -72,6 +75,8 @@ def test_mirrored_two_logical_cpus_with_partial_batch(tmp_path, extra):
     assert got["step"] == -(-got["windows"] // 8)
     assert np.isfinite(got["nats"]) and got["nats"] < np.log(30)
     assert (tmp_path / "run" / "best" / "checkpoint").is_file()
+    # One epoch: the best model is the last step's, unless it is the weight average of the steps (on both replicas).
+    assert got["best_is_latest"] == (not extra)
 
 
 def free_port() -> int:

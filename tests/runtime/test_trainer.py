@@ -299,7 +299,7 @@ def test_weight_average_is_validated_and_kept_as_the_best_model(tmp_path, monkey
     _, model = commands.load_trained(tmp_path / "run")  # the best checkpoint
     for got, want in zip([w.numpy() for w in model.trainable_weights], averages[5 * best_epoch + 4], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    # The validation loss of each epoch is the averaged weights' loss, and training went on from the raw weights.
+    # The validation loss of each epoch is the averaged weights' loss.
     task, _ = commands.load_trained(tmp_path / "run")
     task.prepare_data()
     x, y = task.x[80:], task.y[80:]
@@ -307,6 +307,7 @@ def test_weight_average_is_validated_and_kept_as_the_best_model(tmp_path, monkey
         model.set_weights(averages[5 * epoch + 4])
         assert val_loss == pytest.approx(float(np.mean((model.predict(x, verbose=0) - y) ** 2)), rel=1e-4)
     assert not np.allclose(trace[-1][0], averages[-1][0])
+    # Training went on from the raw weights (not from the average after each epoch), which checkpoints/ holds.
     _, latest = commands.load_trained(tmp_path / "run", prefer_latest=True)
     np.testing.assert_allclose(latest.trainable_weights[0].numpy(), trace[-1][0], rtol=1e-5, atol=1e-6)
 
@@ -334,6 +335,16 @@ def test_resume_with_a_weight_average_matches_uninterrupted_run(tmp_path, monkey
     straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())["epochs"]
     resumed = json.loads((tmp_path / "resumed" / "metrics.json").read_text())["epochs"]
     assert [e["val_loss"] for e in resumed] == pytest.approx([e["val_loss"] for e in straight], rel=1e-5)
+
+
+def test_resume_refuses_to_switch_the_weight_average_or_the_optimizer(tmp_path):
+    commands.train("toy_regression", tmp_path / "run", overrides=[*TINY, "train.epochs=1"])
+    before = sorted(p.name for p in (tmp_path / "run").rglob("*"))
+    with pytest.raises(CheckpointError, match=r"train\.ema_momentum \(0\.0 -> 0\.9"):
+        commands.train("toy_regression", tmp_path / "run", overrides=["train.epochs=2", "train.ema_momentum=0.9"])
+    with pytest.raises(CheckpointError, match=r"train\.optimizer \(adam -> sgd\)"):
+        commands.train("toy_regression", tmp_path / "run", overrides=["train.epochs=2", "train.optimizer=sgd"])
+    assert sorted(p.name for p in (tmp_path / "run").rglob("*")) == before
 
 
 def test_weight_average_momentum_is_checked_in_the_schema(tmp_path):
