@@ -24,6 +24,21 @@ def final_weights(run_dir):
     return [w.numpy() for w in model.weights]
 
 
+def train_killed_at_step(monkeypatch, step: int, *args, **kwargs) -> None:
+    """`commands.train(*args, **kwargs)` interrupted right after `step`, as if the process were killed there."""
+    original = trainer._LoopCallback.on_train_batch_end
+
+    def crash(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.loop.step_var.numpy()) == step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        commands.train(*args, **kwargs)
+    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch, dropout):
     # 5 steps per epoch; with dropout the masks after the resume must be those of the uninterrupted run.
@@ -31,17 +46,7 @@ def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path, monkeypatch,
     straight = commands.train("toy_regression", tmp_path / "straight", overrides=sets)
     assert straight.fit.step == 15
 
-    original = trainer._LoopCallback.on_train_batch_end
-
-    def crash_at_step_8(self, batch, logs=None):
-        original(self, batch, logs)
-        if int(self.loop.step_var.numpy()) == 8:
-            raise KeyboardInterrupt  # as if the process were killed after step 8 (last checkpoint: step 6)
-
-    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_8)
-    with pytest.raises(KeyboardInterrupt):
-        commands.train("toy_regression", tmp_path / "resumed", overrides=sets)
-    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    train_killed_at_step(monkeypatch, 8, "toy_regression", tmp_path / "resumed", overrides=sets)
     assert tf.train.latest_checkpoint(str(tmp_path / "resumed" / "checkpoints")).endswith("ckpt-6")
 
     resumed = commands.train("toy_regression", tmp_path / "resumed", resume=True)  # config.yaml is reused
@@ -247,17 +252,7 @@ def test_resume_with_recurrent_dropout_matches_uninterrupted_run(tmp_path, monke
             "model.dropout=0.3", "model.recurrent_dropout=0.3", "train.mixed_precision='off'",
             "train.early_stopping_patience=0"]
     commands.train("text_generation", tmp_path / "a", overrides=sets, data_paths=[str(text)])
-    original = trainer._LoopCallback.on_train_batch_end
-
-    def crash_at_step_6(self, batch, logs=None):
-        original(self, batch, logs)
-        if int(self.loop.step_var.numpy()) == 6:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_6)
-    with pytest.raises(KeyboardInterrupt):
-        commands.train("text_generation", tmp_path / "b", overrides=sets, data_paths=[str(text)])
-    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    train_killed_at_step(monkeypatch, 6, "text_generation", tmp_path / "b", overrides=sets, data_paths=[str(text)])
     commands.train("text_generation", tmp_path / "b")
     for a, b in zip(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -315,17 +310,7 @@ def test_weight_average_is_validated_and_kept_as_the_best_model(tmp_path, monkey
 def test_resume_with_a_weight_average_matches_uninterrupted_run(tmp_path, monkeypatch):
     sets = [*TINY, "train.epochs=3", "train.checkpoint_every_steps=3", "train.ema_momentum=0.9"]
     commands.train("toy_regression", tmp_path / "straight", overrides=sets)
-    original = trainer._LoopCallback.on_train_batch_end
-
-    def crash_at_step_8(self, batch, logs=None):
-        original(self, batch, logs)
-        if int(self.loop.step_var.numpy()) == 8:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", crash_at_step_8)
-    with pytest.raises(KeyboardInterrupt):
-        commands.train("toy_regression", tmp_path / "resumed", overrides=sets)
-    monkeypatch.setattr(trainer._LoopCallback, "on_train_batch_end", original)
+    train_killed_at_step(monkeypatch, 8, "toy_regression", tmp_path / "resumed", overrides=sets)
     commands.train("toy_regression", tmp_path / "resumed", resume=True)
     for kind in (False, True):
         _, a = commands.load_trained(tmp_path / "straight", prefer_latest=kind)
