@@ -51,8 +51,9 @@ def test_vctk_config_loads_over_the_default():
     assert (config.data.sample_rate, config.model.n_mels, config.model.freq_mask_width) == (16000, 80, 15)
     assert (config.data.synthetic_sentences, config.train.learning_rate, config.train.max_minutes) == (0, 0.002, 20.0)
     assert config.model.units == 128 and config.eval.beam_width == 16  # untouched keys keep the default
-    # Chosen on the validation split (README): 20 ms CTC frames, three layers, the weight average, 40,000 words.
-    assert (config.model.conv_time_strides, config.model.num_layers, config.train.ema_momentum) == ([2, 1], 3, 0.99)
+    # Chosen on the validation split (README): 20 ms CTC frames, four residual layers, the weight average, 40,000 words.
+    assert (config.model.conv_time_strides, config.model.num_layers, config.model.residual) == ([2, 1], 4, True)
+    assert config.train.ema_momentum == 0.99
     assert (config.eval.lexicon, config.eval.lexicon_top, config.eval.lexicon_lm_weight) == ("build", 40000, 1.5)
 
 

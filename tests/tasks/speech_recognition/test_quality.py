@@ -57,6 +57,6 @@ def test_vctk_recipe_holds_its_measured_level_through_the_saved_model(shared_dat
     info = json.loads((outcome.export_dir / "assets" / "speech_model.json").read_text())
     assert info["lexicon_bigrams"] and info["lexicon_spellings"]
     assert np.isclose(cer, outcome.evaluation["cer"], atol=0.02)
-    # Measured 0.317 / 0.550 (README; PocketSphinx 0.328 / 0.569); issue 13's target (CER <= 0.30, WER <= 0.50) is
-    # not reached yet.
-    assert cer <= 0.36 and wer <= 0.61
+    # Issue 13's target. Measured 0.289 / 0.498 (README; PocketSphinx 0.328 / 0.569): no margin on WER, and the run
+    # ends at its time budget, so a slower machine trains fewer epochs and may miss it.
+    assert cer <= 0.30 and wer <= 0.50
