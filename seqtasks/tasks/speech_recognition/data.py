@@ -8,8 +8,9 @@ waveform, an optional duration from the manifest, and a `source` string that err
   validation / test parts of them.
 * `read_sources`: what `data.dataset` / `data.path` name (the user's files, a tensorflow-datasets speech set
   through `seqtasks.data.speech_tfds`, FSDD through `seqtasks.data.fsdd`, or FSDD connected digits generated on
-  the fly by `seqtasks.data.connected_digits`); `add_synthetic` appends sentences rendered by espeak-ng
-  (`seqtasks.data.synthetic_speech`, `data.synthetic_sentences`) to the training list after the real split.
+  the fly by `seqtasks.data.connected_digits`); `add_extra` adds `data.extra_train_path` and `add_synthetic`
+  sentences rendered by espeak-ng (`seqtasks.data.synthetic_speech`, `data.synthetic_sentences`) to the training
+  data after the real split (`ConcatSource` joins extra utterances to generated connected digits).
 
 The utterances are checked (scanned) under the bad-audio policy by `seqtasks.data.utterances` and read lazily
 through `seqtasks.data.lazy_audio`. Batches are planned in Python from the utterance lengths
@@ -45,6 +46,7 @@ from seqtasks.audio.io import AUDIO_EXTENSIONS
 from seqtasks.data import speech_tfds, synthetic_speech
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import FSDDRecording, find_fsdd, fsdd_split, fsdd_utterances, read_fsdd
+from seqtasks.data.registry import local_data_dir
 from seqtasks.data.transcripts import Alphabet, normalize_transcript
 from seqtasks.data.utterances import Utterance
 from seqtasks.errors import ConfigError, DataError
@@ -280,6 +282,8 @@ class SpeechSources:
         train, validation, test: the utterance lists (`None` in digits mode; `test` is `None` when the data has
             no test part, then evaluation scores the validation data).
         fsdd: the FSDD recordings of each split (`train`, `validation`, `test`) in the FSDD modes, else empty.
+        extra: `data.extra_train_path` in digits mode, trained next to the generated utterances (the other modes
+            append it to `train`).
     """
 
     mode: str
@@ -287,6 +291,7 @@ class SpeechSources:
     validation: list[Utterance] | None = None
     test: list[Utterance] | None = None
     fsdd: dict[str, list[FSDDRecording]] = dataclasses.field(default_factory=dict)
+    extra: list[Utterance] = dataclasses.field(default_factory=list)
 
 
 def read_sources(
@@ -300,9 +305,51 @@ def read_sources(
     standard error) gets the rendering progress and the line saying what was added.
     """
     sources = _read_real_sources(data_config, seed)
+    if synthetic and getattr(data_config, "extra_train_path", None):
+        add_extra(sources, data_config)
     if synthetic and getattr(data_config, "synthetic_sentences", 0) > 0:
         add_synthetic(sources, data_config, progress)
     return sources
+
+
+def extra_train_paths(data_config: Any) -> list[str]:
+    """`data.extra_train_path`, each as given or else under the local data directory (`data.data_dir`, else
+    $SEQTASKS_DATA_DIR).
+
+    Raises:
+        DataError: a path found in neither place.
+    """
+    found = []
+    root = local_data_dir(data_config)
+    for name in data_config.extra_train_path:
+        path = Path(name).expanduser()
+        if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
+            path = root / path
+        if not path.exists():
+            raise DataError(f"data.extra_train_path: {name} does not exist (nor under the data directory "
+                            f"{str(root) if root else '(none set)'}). Fix: correct the path or pass --data-dir")
+        found.append(str(path))
+    return found
+
+
+def add_extra(sources: SpeechSources, data_config: Any) -> list[Utterance]:
+    """Reads `data.extra_train_path` into `sources.extra` (digits mode: the epochs add it to the generated
+    utterances) or onto the end of `sources.train` (the split of the real data is already made, so the extra data
+    never validates or tests), and returns it.
+
+    Raises:
+        DataError: a path that does not exist (as given, nor under `data.data_dir`), or a malformed manifest.
+    """
+    paths = extra_train_paths(data_config)
+    try:
+        extra = read_user_data(paths, data_config.normalize_transcripts)
+    except DataError as error:
+        raise DataError(f"data.extra_train_path: {error}") from None
+    if sources.train is None:
+        sources.extra = extra
+    else:
+        sources.train = [*sources.train, *extra]
+    return extra
 
 
 def add_synthetic(sources: SpeechSources, data_config: Any, progress: TextIO | None = None) -> list[Utterance]:
@@ -391,6 +438,40 @@ class DigitsSource:
     def example(self, i: int) -> tuple[np.ndarray, list[int]]:
         utterance = self.digits[i]
         return utterance.audio, self.alphabet.encode(utterance.transcript)
+
+
+class ConcatSource:
+    """Two indexable training sources as one (generated connected digits, then the extra utterances): index
+    `i < len(first)` is `first[i]`, the rest are `second[i - len(first)]`."""
+
+    def __init__(self, first: DigitsSource, second: Any) -> None:
+        self.first, self.second, self._split = first, second, len(first)
+
+    def __len__(self) -> int:
+        return self._split + len(self.second)
+
+    def _at(self, i: int) -> tuple[Any, int]:
+        return (self.first, i) if i < self._split else (self.second, i - self._split)
+
+    def num_samples(self, i: int) -> int:
+        source, j = self._at(i)
+        return source.num_samples(j)
+
+    def transcript(self, i: int) -> str:
+        source, j = self._at(i)
+        return source.transcript(j)
+
+    def min_frames(self, i: int) -> int:
+        source, j = self._at(i)
+        return source.min_frames(j)
+
+    def waveform(self, i: int) -> np.ndarray | None:
+        source, j = self._at(i)
+        return source.waveform(j)
+
+    def example(self, i: int) -> tuple[np.ndarray, list[int]] | None:
+        source, j = self._at(i)
+        return source.example(j)
 
 
 # --------------------------------------------------------------------------------------------- batches

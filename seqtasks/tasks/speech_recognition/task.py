@@ -57,6 +57,7 @@ from seqtasks.tasks.speech_recognition.config import (
 )
 from seqtasks.tasks.speech_recognition.data import (
     DATASETS,
+    ConcatSource,
     DigitsSource,
     batches_dataset,
     pad_batch,
@@ -111,6 +112,8 @@ class SpeechRecognitionTask(Task):
         self._audio_cache: dict[Path, np.ndarray] = {}
         self.audio = AudioCache(config.data.audio_cache_mb, config.data.sample_rate)
         self._train: LazyUtterances | None = None
+        self._extra_utterances: list[Utterance] = []
+        self._extra: LazyUtterances | None = None  # digits mode: data.extra_train_path, scanned
         self._validation: LazyUtterances | DigitsSource | None = None
         self._test_utterances: list[Utterance] | ConnectedDigits | None = None
         self._decode_fns: dict[int, Callable] = {}
@@ -156,14 +159,17 @@ class SpeechRecognitionTask(Task):
     def _read_sources(self) -> tuple[list[Utterance] | None, list[Utterance] | None, list[Utterance] | None]:
         """Reads the utterance lists (no audio yet): (train, validation, test); digits mode returns Nones."""
         sources = read_sources(self.config.data, self.config.train.seed, synthetic=not self._evaluation_only)
-        self._mode, self._fsdd = sources.mode, sources.fsdd
+        self._mode, self._fsdd, self._extra_utterances = sources.mode, sources.fsdd, sources.extra
         return sources.train, sources.validation, sources.test
 
     def prepare_data(self, source: Task | None = None) -> None:
         """Reads the utterance lists and scans the audio files' lengths (no audio is decoded here)."""
         train, validation, test = self._read_sources()
-        # Connected digits: the characters of the ten digit words.
-        texts = [u.transcript for u in train] if train is not None else [" ".join(DIGIT_WORDS)]
+        # Connected digits: the characters of the ten digit words (and of data.extra_train_path).
+        if train is not None:
+            texts = [u.transcript for u in train]
+        else:
+            texts = [" ".join(DIGIT_WORDS), *(u.transcript for u in self._extra_utterances)]
         held_out = [u.transcript for u in (validation or []) + (test or [])]
         if self.config.data.targets == "phonemes" and source is None:
             # The phoneme classes come from the words' text (not their audio) of every split, so that no
@@ -182,6 +188,8 @@ class SpeechRecognitionTask(Task):
                 digits = self._digits("validation", d.validation_utterances, seed + _VALIDATION_SEED)
                 self._validation = DigitsSource(self.alphabet, digits)
             self._test_utterances = self._digits("test", d.test_utterances, seed + _TEST_SEED)
+            if self._extra_utterances and not self._evaluation_only:
+                self._extra = self._scan(self._extra_utterances, "extra training", self._max_samples())
             return
         if not self._evaluation_only:
             self._train = self._scan(train, "training", self._max_samples())
@@ -222,7 +230,7 @@ class SpeechRecognitionTask(Task):
             self.too_long.extend(loader.too_long)
         return LazyUtterances(entries, self.alphabet, self.audio, d.on_bad_audio, self.report, what)
 
-    def _feasible(self, source: LazyUtterances | DigitsSource, indices: Sequence[int]) -> list[int]:
+    def _feasible(self, source: LazyUtterances | DigitsSource | ConcatSource, indices: Sequence[int]) -> list[int]:
         return [i for i in indices if self.output_frames(source.num_samples(i)) >= source.min_frames(i)]
 
     def speed_factors(self, epoch: int, count: int) -> np.ndarray | None:
@@ -237,7 +245,9 @@ class SpeechRecognitionTask(Task):
         rng = np.random.default_rng([self.config.train.seed, epoch, _SPEED_SEED])
         return np.asarray(choices, np.float64)[rng.integers(len(choices), size=count)]
 
-    def _perturbation(self, epoch: int, source: LazyUtterances | DigitsSource, indices: Sequence[int]) -> dict[int, float]:
+    def _perturbation(
+        self, epoch: int, source: LazyUtterances | DigitsSource | ConcatSource, indices: Sequence[int]
+    ) -> dict[int, float]:
         """Index -> speed factor for the utterances that get one other than 1.0 this epoch. A factor that would
         leave an utterance too few frames for its transcript is dropped (the utterance keeps its speed)."""
         drawn = self.speed_factors(epoch, len(source))
@@ -253,7 +263,9 @@ class SpeechRecognitionTask(Task):
                 factors[i] = factor
         return factors
 
-    def _epoch(self, epoch: int) -> tuple[LazyUtterances | DigitsSource, list[list[int]], dict[int, float]]:
+    def _epoch(
+        self, epoch: int
+    ) -> tuple[LazyUtterances | DigitsSource | ConcatSource, list[list[int]], dict[int, float]]:
         """The training source of `epoch`, its planned batches and the speed factors other than 1.0; a pure
         function of `(train.seed, epoch)` and the scan, which batch-exact resume relies on."""
         seed = int(np.random.SeedSequence([self.config.train.seed, epoch]).generate_state(1)[0])
@@ -267,6 +279,9 @@ class SpeechRecognitionTask(Task):
                     print(f"training data: left out {len(indices) - len(kept)} utterance(s) as longer than "
                           f"{self.config.data.max_seconds:g} s (data.max_seconds)", file=sys.stderr, flush=True)
                 indices = kept
+            if self._extra is not None and len(self._extra):
+                indices += range(len(source), len(source) + len(self._extra))
+                source = ConcatSource(source, self._extra)
         else:
             source = self._train
             indices = list(range(len(source)))

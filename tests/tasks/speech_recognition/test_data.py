@@ -215,3 +215,23 @@ def test_evaluation_reads_neither_synthetic_speech_nor_the_training_audio(tmp_pa
     assert task._test_utterances == read_sources(config.data, config.train.seed, synthetic=False).test
     with pytest.raises(AssertionError, match="synthetic"):
         task.prepare_data()  # training does render them
+
+
+def test_extra_training_speech_is_added_after_the_split_of_the_users_data(tmp_path):
+    from seqtasks.config import load_config
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+    from seqtasks.tasks.speech_recognition.data import read_sources
+
+    for name, count in (("m", 10), ("more", 3)):
+        rows = ["path,transcript"]
+        for i in range(count):
+            _wav(tmp_path / f"{name}{i}.wav", seed=i)
+            rows.append(f"{name}{i}.wav,{name} {i}")
+        (tmp_path / f"{name}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    base = ["data.validation_fraction=0.2", "data.test_fraction=0.2", f"data.path=[{tmp_path / 'm.csv'}]"]
+    plain = load_config(SpeechRecognitionConfig, overrides=base)
+    extra = load_config(SpeechRecognitionConfig, overrides=[*base, f"data.extra_train_path=[{tmp_path / 'more.csv'}]"])
+    before, after = read_sources(plain.data, 0), read_sources(extra.data, 0)
+    assert after.validation == before.validation and after.test == before.test
+    assert after.train == before.train + read_manifest(tmp_path / "more.csv")
+    assert read_sources(extra.data, 0, synthetic=False).train == before.train  # evaluation reads none of it

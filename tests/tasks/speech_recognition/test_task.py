@@ -362,3 +362,50 @@ def test_lexicon_settings_are_checked_before_anything_runs(tmp_path):
         with pytest.raises(ConfigError, match=named):
             commands.train("speech_recognition", tmp_path / "run", overrides=TINY + sets, data_dir=str(tmp_path))
         assert not (tmp_path / "run").exists()
+
+
+def test_extra_training_speech_joins_the_generated_digits_of_every_epoch(tmp_path):
+    from seqtasks.config import load_config
+    from seqtasks.runtime.run_dir import RunDir
+    from seqtasks.tasks.speech_recognition.config import SpeechRecognitionConfig
+    from seqtasks.tasks.speech_recognition.data import ConcatSource, DigitsSource
+    from seqtasks.tasks.speech_recognition.task import SpeechRecognitionTask
+
+    data_dir = _fsdd(tmp_path / "data", None)
+    extra = data_dir / "read"
+    extra.mkdir()
+    texts = ["Hello, world.", "Quick brown fox", "zero is a word"]
+    rng = np.random.default_rng(1)
+    for i in range(len(texts)):
+        soundfile.write(extra / f"{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), 8000)
+    (extra / "m.csv").write_text("path,transcript\n" + "".join(f"{i}.wav,\"{t}\"\n" for i, t in enumerate(texts)),
+                                 encoding="utf-8")
+    overrides = [*TINY, "data.extra_train_path=[read/m.csv]"]  # relative: found under the data directory
+
+    outcome = commands.train("speech_recognition", tmp_path / "run", overrides=overrides, data_dir=str(data_dir))
+    assert set("hqkxfw,") & set(commands.load_trained(outcome.run.root)[0].alphabet.characters) == set("hqkxfw")
+
+    config = load_config(SpeechRecognitionConfig, overrides=[*overrides, f"data.data_dir={data_dir}"])
+    task = SpeechRecognitionTask(config, RunDir.at(tmp_path / "run2"))
+    task.prepare_data()
+    assert isinstance(task._validation, DigitsSource)  # validation and test stay connected digits
+    for epoch in (0, 1):
+        source, batches, _ = task._epoch(epoch)
+        assert isinstance(source, ConcatSource) and len(source) == 16 + 3
+        planned = sorted(i for batch in batches for i in batch)
+        assert planned[-3:] == [16, 17, 18] and all(i < 16 for i in planned[:-3])
+        assert [source.transcript(i) for i in (16, 17, 18)] == ["hello world", "quick brown fox", "zero is a word"]
+        wave, labels = source.example(17)
+        assert wave.shape == (8000,) and task.alphabet.decode(labels) == "quick brown fox"
+        assert source.transcript(0) == task._epoch(epoch)[0].first.transcript(0)
+    assert sum(int(b[1]["label_length"].shape[0]) for b in task.train_dataset(0)) == len(planned)
+
+    missing = load_config(SpeechRecognitionConfig, overrides=[*TINY, "data.extra_train_path=[read/none.csv]",
+                                                             f"data.data_dir={data_dir}"])
+    with pytest.raises(DataError, match=r"^data.extra_train_path: read/none.csv does not exist \(nor under the data "
+                                        r"directory .*\). Fix: correct the path or pass --data-dir$"):
+        SpeechRecognitionTask(missing, RunDir.at(tmp_path / "run3")).prepare_data()
+    # Scoring a run needs none of it.
+    evaluation = SpeechRecognitionTask(missing, RunDir.at(tmp_path / "run4"))
+    evaluation.prepare_evaluation_data()
+    assert evaluation._extra is None
