@@ -104,7 +104,7 @@ def _items(task, paths: list[str] | None, limit: int) -> list[Item]:
             continue
         utterance = source.entries[i].utterance if hasattr(source, "entries") else None
         if utterance is not None and utterance.path is not None:
-            native = audio_info(utterance.path)[1]  # (frames, sample_rate)
+            _, native = audio_info(utterance.path)
             audio, rate, name = load_audio(utterance.path, native), native, str(utterance.path)
         else:  # generated audio (connected digits) exists only at the model's rate
             audio, rate = np.asarray(model_audio, np.float32), task.sample_rate

@@ -238,8 +238,8 @@ def finetune(
     """`seqtasks finetune --from SOURCE`: continues a trained run on new data in a new run directory.
 
     The new run starts from the source run's config (so the model matches), then the given files, `--set`
-    and `--data` apply; with `--data`, the source's `data.validation_path` / `data.test_path` are not carried
-    over (they held out parts of the source's data). The task decides how its preprocessor carries over (`Task.prepare_data(source=...)`)
+    and `--data` apply; with `--data`, the source's `data.validation_path` / `data.test_path` (they held out parts
+    of the source's data) and `data.extra_train_path` (speech trained next to it) are not carried over. The task decides how its preprocessor carries over (`Task.prepare_data(source=...)`)
     and how weights are copied (`Task.finetune_from`).
     """
     src_run, task_name = task_for_run(source_dir, task_name)
@@ -251,8 +251,9 @@ def finetune(
     source_task, source_model = load_trained(src_run.root, task_name)
     base = config_to_dict(source_task.config)
     if data_paths:
-        # The source's own held-out files belong to its data, not to the new --data (set them again if wanted).
-        for key in ("validation_path", "test_path"):
+        # The source's own held-out and extra files belong to its data, not to the new --data (set them again if
+        # wanted).
+        for key in ("validation_path", "test_path", "extra_train_path"):
             base.get("data", {}).pop(key, None)
     config = resolve_config(
         task_name, run if run.has_checkpoint() else None, config_files, overrides, data_paths, data_dir, base=base,

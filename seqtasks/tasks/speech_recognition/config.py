@@ -69,9 +69,9 @@ class SpeechRecognitionDataConfig(DataConfig):
     # Seed of the sentence sample and of each sentence's voice, rate and pitch (a new seed renders a new set).
     synthetic_seed: int = 0
     # More training speech for any dataset, never split off for validation or test: manifests and folders as in
-    # `path`, every utterance in every epoch, next to the generated connected digits too (other voices and words:
-    # read sentences cut a held-out FSDD speaker's error, README); a relative path that does not exist is looked up
-    # under data_dir. Their characters join the alphabet; the digits lexicon still decodes connected digits.
+    # `path`, every utterance in every epoch, next to the generated connected digits too (other voices and words);
+    # a relative path that does not exist is looked up under data_dir. Their characters join the alphabet; the
+    # digits lexicon still decodes connected digits.
     extra_train_path: list[str] = field(default_factory=list)
     # FSDD folder (holding recordings/ or the .wav files); "" = <data_dir>/fsdd, with data_dir from --data-dir
     # or $SEQTASKS_DATA_DIR.

@@ -46,6 +46,7 @@ from seqtasks.audio.io import AUDIO_EXTENSIONS
 from seqtasks.data import speech_tfds, synthetic_speech
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import FSDDRecording, find_fsdd, fsdd_split, fsdd_utterances, read_fsdd
+from seqtasks.data.lazy_audio import LazyUtterances
 from seqtasks.data.registry import local_data_dir
 from seqtasks.data.transcripts import Alphabet, normalize_transcript
 from seqtasks.data.utterances import Utterance
@@ -300,13 +301,14 @@ def read_sources(
     """Reads the utterance lists of the data section `data_config` (see `SpeechSources`); `seed` is the one of
     the held-out validation / test parts of the user's data (`train.seed`).
 
-    With `data.synthetic_sentences` (and `synthetic`), the synthetic utterances (`add_synthetic`) are appended to
-    the training list after the real data is split, so the split does not depend on them; `progress` (None =
-    standard error) gets the rendering progress and the line saying what was added.
+    With `synthetic` (training; evaluation passes False and reads neither), `data.extra_train_path`
+    (`add_extra`) and the synthetic utterances of `data.synthetic_sentences` (`add_synthetic`) join the training
+    data after the real data is split, so the split does not depend on them; `progress` (None = standard error)
+    gets the rendering progress and the lines saying what was added.
     """
     sources = _read_real_sources(data_config, seed)
     if synthetic and getattr(data_config, "extra_train_path", None):
-        add_extra(sources, data_config)
+        add_extra(sources, data_config, progress)
     if synthetic and getattr(data_config, "synthetic_sentences", 0) > 0:
         add_synthetic(sources, data_config, progress)
     return sources
@@ -326,29 +328,40 @@ def extra_train_paths(data_config: Any) -> list[str]:
         if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
             path = root / path
         if not path.exists():
-            raise DataError(f"data.extra_train_path: {name} does not exist (nor under the data directory "
-                            f"{str(root) if root else '(none set)'}). Fix: correct the path or pass --data-dir")
+            where = f"nor under the data directory {root}" if root is not None else "and no data directory is set"
+            raise DataError(f"data.extra_train_path: {name} does not exist ({where}). Fix: correct the path, or give "
+                            "the folder it is relative to with --data-dir / $SEQTASKS_DATA_DIR.")
         found.append(str(path))
     return found
 
 
-def add_extra(sources: SpeechSources, data_config: Any) -> list[Utterance]:
+def add_extra(sources: SpeechSources, data_config: Any, progress: TextIO | None = None) -> list[Utterance]:
     """Reads `data.extra_train_path` into `sources.extra` (digits mode: the epochs add it to the generated
     utterances) or onto the end of `sources.train` (the split of the real data is already made, so the extra data
     never validates or tests), and returns it.
 
     Raises:
-        DataError: a path that does not exist (as given, nor under `data.data_dir`), or a malformed manifest.
+        DataError: a path that does not exist (as given, nor under `data.data_dir`), a malformed manifest, or an
+            audio file that is also validation or test data.
     """
     paths = extra_train_paths(data_config)
     try:
         extra = read_user_data(paths, data_config.normalize_transcripts)
     except DataError as error:
         raise DataError(f"data.extra_train_path: {error}") from None
+    held_out = {Path(u.path).resolve() for part in (sources.validation, sources.test) for u in part or () if u.path}
+    shared = [u.path for u in extra if u.path is not None and Path(u.path).resolve() in held_out]
+    if shared:
+        raise DataError(
+            f"data.extra_train_path: {len(shared)} file(s) are also validation or test data (e.g. {shared[0]}), which "
+            "would then be trained on. Fix: leave them out of data.extra_train_path or of the held-out data"
+        )
     if sources.train is None:
         sources.extra = extra
     else:
         sources.train = [*sources.train, *extra]
+    named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    print(f"extra training data: added {len(extra)} utterances from {named}", file=progress or sys.stderr, flush=True)
     return extra
 
 
@@ -444,7 +457,7 @@ class ConcatSource:
     """Two indexable training sources as one (generated connected digits, then the extra utterances): index
     `i < len(first)` is `first[i]`, the rest are `second[i - len(first)]`."""
 
-    def __init__(self, first: DigitsSource, second: Any) -> None:
+    def __init__(self, first: DigitsSource, second: LazyUtterances) -> None:
         self.first, self.second, self._split = first, second, len(first)
 
     def __len__(self) -> int:

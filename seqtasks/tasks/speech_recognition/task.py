@@ -10,6 +10,8 @@ Data sources (config `data`):
   audio files with same-name `.txt` transcripts; validation = `data.validation_path` or a seeded
   `validation_fraction` of `path`; test = `data.test_path`, else a seeded `test_fraction` of `path`, else the
   validation data.
+* with any of them, `data.extra_train_path`: more training speech (manifests/folders), added after the split (with
+  connected digits, every extra utterance joins every epoch's generated ones); it never validates or tests.
 
 Files are read lazily: `prepare_data` only scans them (lengths from a manifest's `duration` column or the file
 headers, under the bad-audio policy and `data.max_seconds`), batches are planned from those lengths, and each
@@ -200,9 +202,9 @@ class SpeechRecognitionTask(Task):
         self._test_utterances = test
 
     def prepare_evaluation_data(self) -> None:
-        """As `prepare_data`, without the synthetic sentences and the scan of the training audio: scoring the
-        validation / test split needs neither (the split itself is drawn from the real data alone, and the
-        alphabet is the run's saved one)."""
+        """As `prepare_data`, without the synthetic sentences, `data.extra_train_path` and the scan of the training
+        audio: scoring the validation / test split needs none of them (the split itself is drawn from the real data
+        alone, and the alphabet is the run's saved one)."""
         self._evaluation_only = True
         try:
             self.prepare_data()

@@ -235,3 +235,9 @@ def test_extra_training_speech_is_added_after_the_split_of_the_users_data(tmp_pa
     assert after.validation == before.validation and after.test == before.test
     assert after.train == before.train + read_manifest(tmp_path / "more.csv")
     assert read_sources(extra.data, 0, synthetic=False).train == before.train  # evaluation reads none of it
+    # The held-out data is never trained on.
+    again = load_config(SpeechRecognitionConfig, overrides=[*base, f"data.extra_train_path=[{tmp_path / 'more.csv'},"
+                                                                   f"{tmp_path / 'm.csv'}]"])
+    with pytest.raises(DataError, match=r"^data.extra_train_path: 4 file\(s\) are also validation or test data \(e.g. "
+                                        r".*m\d.wav\), which would then be trained on. Fix: leave them out"):
+        read_sources(again.data, 0)

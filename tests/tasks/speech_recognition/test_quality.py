@@ -58,6 +58,6 @@ def test_vctk_recipe_holds_its_measured_level_through_the_saved_model(shared_dat
     assert info["lexicon_bigrams"] and info["lexicon_spellings"]
     assert np.isclose(cer, outcome.evaluation["cer"], atol=0.02)
     # Issue 13's target. Measured 0.280 / 0.492 (README; PocketSphinx 0.337 / 0.582 on the same sentences): a margin
-    # of 2-3 words of the 311 on WER. The run early-stops (26.8 of its 40 minutes on 2 cores), so a machine up to
-    # 1.5x slower trains the same epochs.
+    # of 2 words of the 311 on WER. The run early-stops (26.8 of its 40 minutes on 2 cores), so a machine up to
+    # about 1.45x slower trains the same epochs.
     assert cer <= 0.30 and wer <= 0.50

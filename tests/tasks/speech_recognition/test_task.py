@@ -380,7 +380,8 @@ def test_extra_training_speech_joins_the_generated_digits_of_every_epoch(tmp_pat
         soundfile.write(extra / f"{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), 8000)
     (extra / "m.csv").write_text("path,transcript\n" + "".join(f"{i}.wav,\"{t}\"\n" for i, t in enumerate(texts)),
                                  encoding="utf-8")
-    overrides = [*TINY, "data.extra_train_path=[read/m.csv]"]  # relative: found under the data directory
+    overrides = [*TINY, "data.extra_train_path=[read/m.csv]", "data.speed_perturbation=[0.9,1.0,1.1]"]
+    # read/m.csv is relative: found under the data directory.
 
     outcome = commands.train("speech_recognition", tmp_path / "run", overrides=overrides, data_dir=str(data_dir))
     assert set("hqkxfw,") & set(commands.load_trained(outcome.run.root)[0].alphabet.characters) == set("hqkxfw")
@@ -389,23 +390,39 @@ def test_extra_training_speech_joins_the_generated_digits_of_every_epoch(tmp_pat
     task = SpeechRecognitionTask(config, RunDir.at(tmp_path / "run2"))
     task.prepare_data()
     assert isinstance(task._validation, DigitsSource)  # validation and test stay connected digits
+    again = SpeechRecognitionTask(config, RunDir.at(tmp_path / "run2b"))
+    again.prepare_data()
+    perturbed = set()
     for epoch in (0, 1):
-        source, batches, _ = task._epoch(epoch)
+        source, batches, factors = task._epoch(epoch)
         assert isinstance(source, ConcatSource) and len(source) == 16 + 3
         planned = sorted(i for batch in batches for i in batch)
         assert planned[-3:] == [16, 17, 18] and all(i < 16 for i in planned[:-3])
         assert [source.transcript(i) for i in (16, 17, 18)] == ["hello world", "quick brown fox", "zero is a word"]
         wave, labels = source.example(17)
         assert wave.shape == (8000,) and task.alphabet.decode(labels) == "quick brown fox"
-        assert source.transcript(0) == task._epoch(epoch)[0].first.transcript(0)
-    assert sum(int(b[1]["label_length"].shape[0]) for b in task.train_dataset(0)) == len(planned)
+        # A pure function of (seed, epoch): what a resumed run (a fresh task) plans is the same.
+        copy, copy_batches, copy_factors = again._epoch(epoch)
+        assert (copy_batches, copy_factors) == (batches, factors)
+        assert [copy.transcript(i) for i in range(len(copy))] == [source.transcript(i) for i in range(len(source))]
+        perturbed |= {i for i in factors if i >= 16}
+        if epoch == 0:
+            examples = sum(int(b[1]["label_length"].shape[0]) for b in task.train_dataset(0))
+            assert examples == len(planned)
+    assert perturbed  # the extra utterances are speed-perturbed too
 
     missing = load_config(SpeechRecognitionConfig, overrides=[*TINY, "data.extra_train_path=[read/none.csv]",
                                                              f"data.data_dir={data_dir}"])
     with pytest.raises(DataError, match=r"^data.extra_train_path: read/none.csv does not exist \(nor under the data "
-                                        r"directory .*\). Fix: correct the path or pass --data-dir$"):
+                                        r"directory .*data\). Fix: correct the path, or give the folder it is "
+                                        r"relative to with --data-dir / \$SEQTASKS_DATA_DIR.$"):
         SpeechRecognitionTask(missing, RunDir.at(tmp_path / "run3")).prepare_data()
     # Scoring a run needs none of it.
     evaluation = SpeechRecognitionTask(missing, RunDir.at(tmp_path / "run4"))
     evaluation.prepare_evaluation_data()
     assert evaluation._extra is None
+    # A fine-tune on other data does not carry the source's extra speech over (nor need its files).
+    (extra / "m.csv").rename(extra / "moved.csv")
+    result = commands.finetune(None, outcome.run.root, tmp_path / "ft", data_paths=[str(extra / "moved.csv")],
+                               overrides=["train.epochs=1", "data.validation_fraction=0.34"])
+    assert "extra_train_path: []" in (result.run.root / "config.yaml").read_text()
