@@ -12,6 +12,7 @@ from seqtasks.data.registry import (
     load_dataset,
     local_data_dir,
     network_available,
+    path_in_data_dir,
     register_dataset,
     unavailable_offline,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "load_dataset",
     "local_data_dir",
     "network_available",
+    "path_in_data_dir",
     "read_text_file",
     "read_texts",
     "register_dataset",

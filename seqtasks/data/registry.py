@@ -88,6 +88,15 @@ def local_data_dir(data_config: Any = None) -> Path | None:
     return path
 
 
+def path_in_data_dir(name: str, root: Path | None, found: Callable[[Path], bool] = Path.exists) -> Path:
+    """`name` as given (user folder expanded) when `found` says it is there, else `root / name` when `name` is
+    relative and found there, else `name` as given: the caller reports a path found in neither place."""
+    path = Path(name).expanduser()
+    if not found(path) and not path.is_absolute() and root is not None and found(root / path):
+        return root / path
+    return path
+
+
 def find_local_files(spec: DatasetSpec, data_config: Any) -> list[Path] | None:
     """The dataset's original files in the local data directory, or None if any is missing."""
     root = local_data_dir(data_config)

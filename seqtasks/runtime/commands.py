@@ -239,8 +239,9 @@ def finetune(
 
     The new run starts from the source run's config (so the model matches), then the given files, `--set`
     and `--data` apply; with `--data`, the source's `data.validation_path` / `data.test_path` (they held out parts
-    of the source's data) and `data.extra_train_path` (speech trained next to it) are not carried over. The task decides how its preprocessor carries over (`Task.prepare_data(source=...)`)
-    and how weights are copied (`Task.finetune_from`).
+    of the source's data) and `data.extra_train_path` (speech trained next to it) are not carried over. The task
+    decides how its preprocessor carries over (`Task.prepare_data(source=...)`) and how weights are copied
+    (`Task.finetune_from`).
     """
     src_run, task_name = task_for_run(source_dir, task_name)
     src_run.require_trained()

@@ -47,7 +47,7 @@ from seqtasks.data import speech_tfds, synthetic_speech
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import FSDDRecording, find_fsdd, fsdd_split, fsdd_utterances, read_fsdd
 from seqtasks.data.lazy_audio import LazyUtterances
-from seqtasks.data.registry import local_data_dir
+from seqtasks.data.registry import local_data_dir, path_in_data_dir
 from seqtasks.data.transcripts import Alphabet, normalize_transcript
 from seqtasks.data.utterances import Utterance
 from seqtasks.errors import ConfigError, DataError
@@ -324,9 +324,7 @@ def extra_train_paths(data_config: Any) -> list[str]:
     found = []
     root = local_data_dir(data_config)
     for name in data_config.extra_train_path:
-        path = Path(name).expanduser()
-        if not path.exists() and not path.is_absolute() and root is not None and (root / path).exists():
-            path = root / path
+        path = path_in_data_dir(name, root)
         if not path.exists():
             where = f"nor under the data directory {root}" if root is not None else "and no data directory is set"
             raise DataError(f"data.extra_train_path: {name} does not exist ({where}). Fix: correct the path, or give "

@@ -44,6 +44,7 @@ from seqtasks.data.bucketing import plan_batches
 from seqtasks.data.connected_digits import ConnectedDigits
 from seqtasks.data.fsdd import DIGIT_WORDS, FSDDRecording
 from seqtasks.data.lazy_audio import LazyUtterances
+from seqtasks.data.registry import path_in_data_dir
 from seqtasks.data.transcripts import Alphabet, normalize_transcript
 from seqtasks.data.utterances import BadAudioReport, Utterance, UtteranceLoader, scan_for_scoring
 from seqtasks.decoding.ctc import ctc_decode
@@ -435,10 +436,9 @@ class SpeechRecognitionTask(Task):
     def _lexicon_texts(self) -> list[Path]:
         """`eval.lexicon_text`, each as given or else under `data.data_dir`; a missing one is a ConfigError."""
         found = []
+        root = Path(self.config.data.data_dir).expanduser() if self.config.data.data_dir else None
         for name in self.config.eval.lexicon_text:
-            path = Path(name).expanduser()
-            if not path.is_file() and self.config.data.data_dir and not path.is_absolute():
-                path = Path(self.config.data.data_dir).expanduser() / name
+            path = path_in_data_dir(name, root, Path.is_file)
             if not path.is_file():
                 raise ConfigError(f"eval.lexicon_text: {name} does not exist (nor under data.data_dir "
                                   f"{self.config.data.data_dir!r}); fix the path or pass --data-dir")
